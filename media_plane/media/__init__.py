@@ -1,0 +1,16 @@
+"""Canonical media types shared by every protocol package.
+
+Each protocol converts what it receives into these types (ingest) and converts them back
+into its own wire format (egress), so protocols never talk to each other directly.
+"""
+
+from media_plane.media.units import (
+    AudioTrack,
+    Codec,
+    MediaPacket,
+    TrackKind,
+    VideoTrack,
+    TIMEBASE_HZ,
+)
+
+__all__ = ["TIMEBASE_HZ", "AudioTrack", "Codec", "MediaPacket", "TrackKind", "VideoTrack"]

@@ -1,0 +1,1 @@
+"""Shared fixtures. Real servers are started here and stopped when the session ends."""
