@@ -1,0 +1,210 @@
+"""REST routes for sign-in, the caller, tenant API tokens and tenant members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from control_plane.auth.models import ApiToken
+from control_plane.auth.principal import PrincipalKind, Scope
+from control_plane.auth.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenPublic,
+    LoginRequest,
+    MemberCreate,
+    MemberPublic,
+    MePublic,
+    MeTenant,
+    RefreshRequest,
+    TokenPairPublic,
+)
+from control_plane.auth.service import AuthService
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.pagination import make_page
+from control_plane.http.schemas import Page
+from control_plane.tenants.service import TenantService
+
+router = APIRouter()
+
+
+def token_public(token: ApiToken) -> ApiTokenPublic:
+    return ApiTokenPublic(
+        id=token.id,
+        tenant_id=token.tenant_id,
+        name=token.name,
+        scopes=[Scope(s) for s in token.scopes.split()],
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+@router.post("/v1/auth/login", response_model=TokenPairPublic, tags=["auth"], operation_id="login")
+async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPairPublic:
+    pair = await AuthService(session, settings).login(body.email, body.password)
+    return TokenPairPublic(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post(
+    "/v1/auth/refresh", response_model=TokenPairPublic, tags=["auth"], operation_id="refresh"
+)
+async def refresh(
+    body: RefreshRequest, session: SessionDep, settings: SettingsDep
+) -> TokenPairPublic:
+    pair = await AuthService(session, settings).refresh(body.refresh_token)
+    return TokenPairPublic(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.get("/v1/me", response_model=MePublic, tags=["auth"], operation_id="get_me")
+async def me(principal: PrincipalDep) -> MePublic:
+    tenants = [MeTenant(tenant_id=t, role=r) for t, r in sorted(principal.roles.items())]
+    scopes = sorted(principal.token_scopes) if principal.kind is PrincipalKind.API_TOKEN else []
+    return MePublic(
+        kind=principal.kind.value,
+        id=principal.subject_id,
+        platform_admin=principal.platform_admin,
+        tenants=tenants,
+        scopes=scopes,
+    )
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    tags=["tokens"],
+    operation_id="create_token",
+)
+async def create_token(
+    tenant_id: str,
+    body: ApiTokenCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ApiTokenCreated:
+    principal.require(tenant_id, Scope.ADMIN)
+    await TenantService(session).get(tenant_id)
+    issued = await AuthService(session, settings).create_api_token(
+        tenant_id, body.name, body.scopes
+    )
+    return ApiTokenCreated(**token_public(issued.token).model_dump(), token=issued.secret)
+
+
+@router.get(
+    "/v1/tenants/{tenant_id}/tokens",
+    response_model=Page[ApiTokenPublic],
+    tags=["tokens"],
+    operation_id="list_tokens",
+)
+async def list_tokens(
+    tenant_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: PageDep,
+) -> Page[ApiTokenPublic]:
+    principal.require(tenant_id, Scope.ADMIN)
+    rows = await AuthService(session, settings).list_api_tokens(
+        tenant_id, after=page.cursor, limit=page.limit + 1
+    )
+    return make_page(rows, page.limit, token_public)
+
+
+@router.get(
+    "/v1/tenants/{tenant_id}/tokens/{token_id}",
+    response_model=ApiTokenPublic,
+    tags=["tokens"],
+    operation_id="get_token",
+)
+async def get_token(
+    tenant_id: str,
+    token_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ApiTokenPublic:
+    principal.require(tenant_id, Scope.ADMIN)
+    return token_public(await AuthService(session, settings).get_api_token(tenant_id, token_id))
+
+
+@router.delete(
+    "/v1/tenants/{tenant_id}/tokens/{token_id}",
+    response_model=ApiTokenPublic,
+    tags=["tokens"],
+    operation_id="revoke_token",
+)
+async def revoke_token(
+    tenant_id: str,
+    token_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ApiTokenPublic:
+    principal.require(tenant_id, Scope.ADMIN)
+    token = await AuthService(session, settings).revoke_api_token(tenant_id, token_id)
+    return token_public(token)
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/members",
+    response_model=MemberPublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["members"],
+    operation_id="add_member",
+)
+async def add_member(
+    tenant_id: str,
+    body: MemberCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> MemberPublic:
+    if body.role.value == "owner":
+        principal.require_owner(tenant_id)
+    else:
+        principal.require(tenant_id, Scope.ADMIN)
+    await TenantService(session).get(tenant_id)
+    user, membership = await AuthService(session, settings).add_member(
+        tenant_id, body.email, body.password, body.role
+    )
+    return MemberPublic(
+        user_id=user.id, email=user.email, role=body.role, created_at=membership.created_at
+    )
+
+
+@router.get(
+    "/v1/tenants/{tenant_id}/members",
+    response_model=list[MemberPublic],
+    tags=["members"],
+    operation_id="list_members",
+)
+async def list_members(
+    tenant_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> list[MemberPublic]:
+    principal.require(tenant_id, Scope.READ)
+    rows = await AuthService(session, settings).list_members(tenant_id)
+    return [
+        MemberPublic(user_id=u.id, email=u.email, role=m.role, created_at=m.created_at)
+        for u, m in rows
+    ]
+
+
+@router.delete(
+    "/v1/tenants/{tenant_id}/members/{user_id}",
+    status_code=204,
+    tags=["members"],
+    operation_id="remove_member",
+)
+async def remove_member(
+    tenant_id: str,
+    user_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> None:
+    principal.require_owner(tenant_id)
+    await AuthService(session, settings).remove_member(tenant_id, user_id)

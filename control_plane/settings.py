@@ -1,0 +1,60 @@
+"""Control-plane settings, read once from the environment by the entry point."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret"}
+
+
+class ControlPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONTROL_PLANE_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    #: SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://...
+    database_url: str = "sqlite+aiosqlite:///tidecast-control.db"
+    #: Signs access tokens, refresh tokens and playback tokens.
+    signing_secret: SecretStr = SecretStr("change-me")
+    #: "development" accepts placeholder secrets; anything else refuses them.
+    environment: str = "development"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+
+    access_token_ttl_s: int = Field(default=900, gt=0)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    playback_token_max_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    enrollment_token_max_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    #: A node whose last heartbeat is older than this is stale.
+    node_stale_after_s: float = Field(default=15.0, gt=0)
+    heartbeat_interval_s: int = Field(default=5, gt=0)
+    #: How long an edge may reuse an allow decision.
+    decision_cache_ttl_ms: int = Field(default=5000, ge=0)
+    #: Request bodies larger than this are refused with 413.
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    #: An API token's last-used time is written at most this often.
+    token_touch_interval_s: float = Field(default=60.0, ge=0)
+
+    #: Printed with new streams: where broadcasters push and viewers watch.
+    public_rtmp_url: str = "rtmp://127.0.0.1:1935/live"
+    public_playback_url: str = "http://127.0.0.1:8088"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> ControlPlaneSettings:
+        secret = self.signing_secret.get_secret_value()
+        if self.environment != "development" and (
+            secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 32
+        ):
+            raise ValueError(
+                "CONTROL_PLANE_SIGNING_SECRET must be set to a random value of at least "
+                "32 characters outside development"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from control_plane.auth.principal import Scope
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.pagination import make_page
+from control_plane.http.schemas import Page
+from control_plane.streams.models import Stream
+from control_plane.streams.schemas import (
+    PlaybackTokenCreate,
+    PlaybackTokenPublic,
+    StreamCreate,
+    StreamPublic,
+    StreamUpdate,
+    StreamWithKeyPublic,
+)
+from control_plane.streams.service import StreamChanges, StreamService, StreamWithKey
+from control_plane.tenants.service import TenantService
+
+router = APIRouter(tags=["streams"])
+
+
+def stream_public(service: StreamService, stream: Stream) -> StreamPublic:
+    return StreamPublic(
+        id=stream.id,
+        tenant_id=stream.tenant_id,
+        name=stream.name,
+        playback_id=stream.playback_id,
+        playback_url=service.playback_url(stream.playback_id),
+        recording=stream.recording,
+        transcode_profile=stream.transcode_profile,
+        private_playback=stream.private_playback,
+        enabled=stream.enabled,
+        live=stream.live_node_id is not None,
+        created_at=stream.created_at,
+        updated_at=stream.updated_at,
+    )
+
+
+def with_key(service: StreamService, issued: StreamWithKey) -> StreamWithKeyPublic:
+    return StreamWithKeyPublic(
+        **stream_public(service, issued.stream).model_dump(),
+        stream_key=issued.stream_key,
+        ingest_url=service.ingest_url(issued.stream_key),
+    )
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/streams",
+    response_model=StreamWithKeyPublic,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_stream",
+)
+async def create_stream(
+    tenant_id: str,
+    body: StreamCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamWithKeyPublic:
+    principal.require(tenant_id, Scope.WRITE)
+    await TenantService(session).get(tenant_id)
+    service = StreamService(session, settings)
+    issued = await service.create(
+        tenant_id,
+        body.name,
+        recording=body.recording,
+        transcode_profile=body.transcode_profile,
+        private_playback=body.private_playback,
+        enabled=body.enabled,
+    )
+    return with_key(service, issued)
+
+
+@router.get(
+    "/v1/tenants/{tenant_id}/streams",
+    response_model=Page[StreamPublic],
+    operation_id="list_streams",
+)
+async def list_streams(
+    tenant_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: PageDep,
+) -> Page[StreamPublic]:
+    principal.require(tenant_id, Scope.READ)
+    service = StreamService(session, settings)
+    rows = await service.list(tenant_id, after=page.cursor, limit=page.limit + 1)
+    return make_page(rows, page.limit, lambda s: stream_public(service, s))
+
+
+@router.get(
+    "/v1/tenants/{tenant_id}/streams/{stream_id}",
+    response_model=StreamPublic,
+    operation_id="get_stream",
+)
+async def get_stream(
+    tenant_id: str,
+    stream_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamPublic:
+    principal.require(tenant_id, Scope.READ)
+    service = StreamService(session, settings)
+    return stream_public(service, await service.get(tenant_id, stream_id))
+
+
+@router.patch(
+    "/v1/tenants/{tenant_id}/streams/{stream_id}",
+    response_model=StreamPublic,
+    operation_id="update_stream",
+)
+async def update_stream(
+    tenant_id: str,
+    stream_id: str,
+    body: StreamUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamPublic:
+    principal.require(tenant_id, Scope.WRITE)
+    service = StreamService(session, settings)
+    changes = StreamChanges(**body.model_dump(exclude_unset=True))
+    return stream_public(service, await service.update(tenant_id, stream_id, changes))
+
+
+@router.delete(
+    "/v1/tenants/{tenant_id}/streams/{stream_id}", status_code=204, operation_id="delete_stream"
+)
+async def delete_stream(
+    tenant_id: str,
+    stream_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> None:
+    principal.require(tenant_id, Scope.WRITE)
+    await StreamService(session, settings).delete(tenant_id, stream_id)
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/streams/{stream_id}/rotate-key",
+    response_model=StreamWithKeyPublic,
+    operation_id="rotate_stream_key",
+)
+async def rotate_key(
+    tenant_id: str,
+    stream_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> StreamWithKeyPublic:
+    principal.require(tenant_id, Scope.WRITE)
+    service = StreamService(session, settings)
+    return with_key(service, await service.rotate_key(tenant_id, stream_id))
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/streams/{stream_id}/playback-tokens",
+    response_model=PlaybackTokenPublic,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_playback_token",
+)
+async def create_playback_token(
+    tenant_id: str,
+    stream_id: str,
+    body: PlaybackTokenCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> PlaybackTokenPublic:
+    principal.require(tenant_id, Scope.READ)
+    service = StreamService(session, settings)
+    stream = await service.get(tenant_id, stream_id)
+    token, expires_at = await service.issue_playback_token(tenant_id, stream_id, body.ttl_seconds)
+    return PlaybackTokenPublic(
+        token=token,
+        expires_at=expires_at,
+        playback_url=f"{service.playback_url(stream.playback_id)}?token={token}",
+    )

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from control_plane.auth.principal import Scope
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep
+from control_plane.http.pagination import make_page
+from control_plane.http.schemas import Page
+from control_plane.tenants.models import Tenant
+from control_plane.tenants.schemas import TenantCreate, TenantPublic, TenantUpdate
+from control_plane.tenants.service import TenantService
+
+router = APIRouter(tags=["tenants"])
+
+
+def tenant_public(tenant: Tenant) -> TenantPublic:
+    return TenantPublic(
+        id=tenant.id, name=tenant.name, status=tenant.status, created_at=tenant.created_at
+    )
+
+
+@router.post(
+    "/v1/tenants",
+    response_model=TenantPublic,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_tenant",
+)
+async def create_tenant(
+    body: TenantCreate, principal: PrincipalDep, session: SessionDep
+) -> TenantPublic:
+    return tenant_public(await TenantService(session).create(principal, body.name))
+
+
+@router.get("/v1/tenants", response_model=Page[TenantPublic], operation_id="list_tenants")
+async def list_tenants(
+    principal: PrincipalDep, session: SessionDep, page: PageDep
+) -> Page[TenantPublic]:
+    rows = await TenantService(session).list(principal, after=page.cursor, limit=page.limit + 1)
+    return make_page(rows, page.limit, tenant_public)
+
+
+@router.get("/v1/tenants/{tenant_id}", response_model=TenantPublic, operation_id="get_tenant")
+async def get_tenant(tenant_id: str, principal: PrincipalDep, session: SessionDep) -> TenantPublic:
+    principal.require(tenant_id, Scope.READ)
+    return tenant_public(await TenantService(session).get(tenant_id))
+
+
+@router.patch("/v1/tenants/{tenant_id}", response_model=TenantPublic, operation_id="update_tenant")
+async def update_tenant(
+    tenant_id: str, body: TenantUpdate, principal: PrincipalDep, session: SessionDep
+) -> TenantPublic:
+    principal.require(tenant_id, Scope.ADMIN)
+    tenant = await TenantService(session).update(
+        principal, tenant_id, name=body.name, status=body.status
+    )
+    return tenant_public(tenant)
+
+
+@router.delete("/v1/tenants/{tenant_id}", status_code=204, operation_id="delete_tenant")
+async def delete_tenant(tenant_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+    principal.require_owner(tenant_id)
+    await TenantService(session).delete(tenant_id)

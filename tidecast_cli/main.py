@@ -1,0 +1,427 @@
+"""The `tidecast` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tidecast_cli.client import ApiClient, CliError
+from tidecast_cli.data_dir import resolve_data_dir
+from tidecast_cli.output import emit
+
+app = typer.Typer(
+    help="Tidecast: multi-tenant live video.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+stream_app = typer.Typer(help="Streams and stream keys.", no_args_is_help=True)
+token_app = typer.Typer(help="Tenant API tokens.", no_args_is_help=True)
+cluster_app = typer.Typer(help="Edge clusters (platform operators).", no_args_is_help=True)
+node_app = typer.Typer(help="Edge nodes (platform operators).", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(stream_app, name="stream")
+app.add_typer(token_app, name="token")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(node_app, name="node")
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data directory of `tidecast up` (default ~/.tidecast, or TIDECAST_DATA_DIR).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or name.")]
+
+STREAM_FIELDS = ["id", "name", "playback_id", "enabled", "private_playback", "live", "created_at"]
+
+
+@contextmanager
+def _client(data_dir: Path | None) -> Iterator[ApiClient]:
+    try:
+        client = ApiClient.from_environment(data_dir)
+    except CliError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield client
+    except CliError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        client.close()
+
+
+def _run(
+    data_dir: Path | None,
+    action: Callable[[ApiClient], Any],
+    *,
+    as_json: bool,
+    fields: list[str] | None = None,
+) -> None:
+    with _client(data_dir) as client:
+        emit(action(client), as_json=as_json, fields=fields)
+
+
+# -- up -------------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = None,
+    host: Annotated[str, typer.Option(help="Address every service binds to.")] = "127.0.0.1",
+    http_port: Annotated[int, typer.Option(help="Control plane REST port.")] = 8080,
+    grpc_port: Annotated[int, typer.Option(help="Control plane gRPC port.")] = 50051,
+    rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
+    hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+) -> None:
+    """Run the whole platform on this machine with embedded defaults."""
+    from tidecast_cli.single_node import SingleNodeOptions, run_single_node
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    options = SingleNodeOptions(
+        data_dir=resolve_data_dir(data_dir),
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        rtmp_port=rtmp_port,
+        hls_port=hls_port,
+    )
+    try:
+        asyncio.run(run_single_node(options, lambda line: typer.echo(line)))
+    except (OSError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+# -- tenants --------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a tenant."""
+    _run(data_dir, lambda c: c.request("POST", "/v1/tenants", json={"name": name}), as_json=as_json)
+
+
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List tenants you can see."""
+    _run(
+        data_dir,
+        lambda c: c.paginate("/v1/tenants"),
+        as_json=as_json,
+        fields=["id", "name", "status", "created_at"],
+    )
+
+
+@tenant_app.command("suspend")
+def tenant_suspend(tenant: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Suspend a tenant (platform operators)."""
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}", json={"status": "suspended"}
+        ),
+        as_json=as_json,
+    )
+
+
+@tenant_app.command("resume")
+def tenant_resume(tenant: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Lift a tenant's suspension (platform operators)."""
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}", json={"status": "active"}
+        ),
+        as_json=as_json,
+    )
+
+
+# -- streams --------------------------------------------------------------------------
+
+
+def _print_new_key(stream: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit(stream, as_json=True)
+        return
+    emit(stream, as_json=False, fields=["id", "name", "stream_key", "playback_id"])
+    ingest = stream["ingest_url"]
+    typer.echo("")
+    typer.echo(f"push (RTMP):  {ingest}")
+    typer.echo(
+        f"  e.g. ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine "
+        f"-c:v libx264 -preset veryfast -g 60 -b:v 2500k -c:a aac -f flv {ingest}"
+    )
+    typer.echo(f"watch (HLS):  {stream['playback_url']}")
+    typer.echo("the stream key is shown only now; `tidecast stream rotate-key` issues a new one")
+
+
+@stream_app.command("create")
+def stream_create(
+    name: str,
+    tenant: TenantOpt,
+    private: Annotated[bool, typer.Option(help="Require signed playback tokens.")] = False,
+    disabled: Annotated[bool, typer.Option(help="Create it disabled.")] = False,
+    recording: Annotated[bool, typer.Option(help="Record the stream.")] = False,
+    transcode_profile: Annotated[str, typer.Option(help="ABR ladder profile name.")] = "",
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a stream and print its key, ingest URL and playback URL."""
+    with _client(data_dir) as client:
+        tenant_id = client.resolve_tenant(tenant)
+        stream = client.request(
+            "POST",
+            f"/v1/tenants/{tenant_id}/streams",
+            json={
+                "name": name,
+                "private_playback": private,
+                "enabled": not disabled,
+                "recording": recording,
+                "transcode_profile": transcode_profile,
+            },
+        )
+        _print_new_key(stream, as_json)
+
+
+@stream_app.command("list")
+def stream_list(tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List a tenant's streams."""
+    _run(
+        data_dir,
+        lambda c: c.paginate(f"/v1/tenants/{c.resolve_tenant(tenant)}/streams"),
+        as_json=as_json,
+        fields=STREAM_FIELDS,
+    )
+
+
+@stream_app.command("get")
+def stream_get(
+    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one stream."""
+    _run(
+        data_dir,
+        lambda c: c.request("GET", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}"),
+        as_json=as_json,
+    )
+
+
+@stream_app.command("rotate-key")
+def stream_rotate_key(
+    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Issue a new stream key; the old one stops working at once."""
+    with _client(data_dir) as client:
+        tenant_id = client.resolve_tenant(tenant)
+        stream = client.request("POST", f"/v1/tenants/{tenant_id}/streams/{stream_id}/rotate-key")
+        _print_new_key(stream, as_json)
+
+
+@stream_app.command("update")
+def stream_update(
+    stream_id: str,
+    tenant: TenantOpt,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
+    private: Annotated[bool | None, typer.Option("--private/--public")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a stream's settings."""
+    body: dict[str, Any] = {}
+    if enabled is not None:
+        body["enabled"] = enabled
+    if private is not None:
+        body["private_playback"] = private
+    if name is not None:
+        body["name"] = name
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}", json=body
+        ),
+        as_json=as_json,
+    )
+
+
+@stream_app.command("delete")
+def stream_delete(
+    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Delete a stream; its key stops working at once."""
+
+    def action(c: ApiClient) -> dict[str, str]:
+        c.request("DELETE", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}")
+        return {"deleted": stream_id}
+
+    _run(data_dir, action, as_json=as_json)
+
+
+@stream_app.command("playback-token")
+def stream_playback_token(
+    stream_id: str,
+    tenant: TenantOpt,
+    ttl: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a playback token for a private stream."""
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "POST",
+            f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}/playback-tokens",
+            json={"ttl_seconds": ttl},
+        ),
+        as_json=as_json,
+    )
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    tenant: TenantOpt,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="read, write or admin; repeat for several (default: read and write)."),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a tenant API token; the secret is shown only now."""
+    scopes = scope or ["read", "write"]
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "POST",
+            f"/v1/tenants/{c.resolve_tenant(tenant)}/tokens",
+            json={"name": name, "scopes": scopes},
+        ),
+        as_json=as_json,
+        fields=["id", "name", "scopes", "token"],
+    )
+
+
+@token_app.command("list")
+def token_list(tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List a tenant's API tokens (never their secrets)."""
+    _run(
+        data_dir,
+        lambda c: c.paginate(f"/v1/tenants/{c.resolve_tenant(tenant)}/tokens"),
+        as_json=as_json,
+        fields=["id", "name", "scopes", "created_at", "last_used_at", "revoked_at"],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Revoke an API token."""
+    _run(
+        data_dir,
+        lambda c: c.request("DELETE", f"/v1/tenants/{c.resolve_tenant(tenant)}/tokens/{token_id}"),
+        as_json=as_json,
+    )
+
+
+# -- clusters and nodes ---------------------------------------------------------------
+
+
+@cluster_app.command("create")
+def cluster_create(
+    name: str,
+    region: Annotated[str, typer.Option(help="Region label, e.g. eu-west.")] = "local",
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an edge cluster."""
+    _run(
+        data_dir,
+        lambda c: c.request("POST", "/v1/clusters", json={"name": name, "region": region}),
+        as_json=as_json,
+    )
+
+
+@cluster_app.command("list")
+def cluster_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List edge clusters."""
+    _run(
+        data_dir,
+        lambda c: c.paginate("/v1/clusters"),
+        as_json=as_json,
+        fields=["id", "name", "region", "created_at"],
+    )
+
+
+@node_app.command("enroll-token")
+def node_enroll_token(
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="Cluster id or name.")],
+    ttl: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a one-shot token a new edge node enrolls with."""
+    _run(
+        data_dir,
+        lambda c: c.request(
+            "POST",
+            f"/v1/clusters/{c.resolve_cluster(cluster)}/enrollment-tokens",
+            json={"ttl_seconds": ttl},
+        ),
+        as_json=as_json,
+    )
+
+
+@node_app.command("list")
+def node_list(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List edge nodes with their status and load."""
+    _run(
+        data_dir,
+        lambda c: c.paginate("/v1/nodes"),
+        as_json=as_json,
+        fields=[
+            "id",
+            "hostname",
+            "region",
+            "status",
+            "cpu_percent",
+            "streams_carried",
+            "viewers",
+            "last_heartbeat_at",
+        ],
+    )
+
+
+@node_app.command("drain")
+def node_drain(node_id: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop sending new publishes and viewers to a node."""
+    _run(data_dir, lambda c: c.request("POST", f"/v1/nodes/{node_id}/drain"), as_json=as_json)
+
+
+@node_app.command("revoke")
+def node_revoke(node_id: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Revoke a node's credential."""
+    _run(data_dir, lambda c: c.request("POST", f"/v1/nodes/{node_id}/revoke"), as_json=as_json)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

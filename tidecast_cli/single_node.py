@@ -1,0 +1,172 @@
+"""`tidecast up`: every plane of Tidecast in one process on embedded defaults.
+
+This is the one place allowed to import several planes, and only their entry points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from control_plane.app import Database, create_app, open_database
+from control_plane.auth.principal import Scope
+from control_plane.auth.service import AuthService
+from control_plane.grpc_server import create_grpc_server
+from control_plane.observability.metrics import ControlPlaneMetrics
+from control_plane.settings import ControlPlaneSettings
+from tidecast_cli.data_dir import (
+    LocalCredentials,
+    ensure_data_dir,
+    read_credentials,
+    signing_secret,
+    write_credentials,
+)
+
+logger = logging.getLogger(__name__)
+
+ADMIN_EMAIL = "admin@tidecast.local"
+
+
+@dataclass(frozen=True)
+class SingleNodeOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_port: int = 50051
+    rtmp_port: int = 1935
+    hls_port: int = 8088
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """Uvicorn without its own signal handling: the launcher owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def control_settings(options: SingleNodeOptions) -> ControlPlaneSettings:
+    return ControlPlaneSettings(
+        database_url=f"sqlite+aiosqlite:///{options.data_dir / 'control.db'}",
+        signing_secret=SecretStr(signing_secret(options.data_dir)),
+        environment="single-node",
+        http_host=options.host,
+        http_port=options.http_port,
+        grpc_host=options.host,
+        grpc_port=options.grpc_port,
+        public_rtmp_url=f"rtmp://{options.host}:{options.rtmp_port}/live",
+        public_playback_url=f"http://{options.host}:{options.hls_port}",
+    )
+
+
+async def bootstrap_admin(
+    settings: ControlPlaneSettings, database: Database, data_dir: Path, api_url: str
+) -> LocalCredentials:
+    """Creates the platform admin and a platform token on first start."""
+    existing = read_credentials(data_dir)
+    async with database.session_factory() as session:
+        auth = AuthService(session, settings)
+        password = secrets.token_urlsafe(18)
+        created = await auth.ensure_platform_admin(ADMIN_EMAIL, password)
+        if not created and existing is not None:
+            if existing.api_url != api_url:
+                existing = LocalCredentials(
+                    api_url, existing.token, existing.admin_email, existing.admin_password
+                )
+                write_credentials(data_dir, existing)
+            return existing
+        if not created:
+            raise RuntimeError(
+                f"the database in {data_dir} has an admin but {data_dir}/credentials.json "
+                "is missing; restore it or start with a new --data-dir"
+            )
+        issued = await auth.create_api_token(None, "tidecast up", list(Scope))
+    credentials = LocalCredentials(
+        api_url=api_url, token=issued.secret, admin_email=ADMIN_EMAIL, admin_password=password
+    )
+    write_credentials(data_dir, credentials)
+    return credentials
+
+
+async def _wait_ready(api_url: str, grpc_target: str, deadline_s: float = 30.0) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{api_url}/healthz")).status_code == 200:
+                    break
+            if loop.time() > end:
+                raise RuntimeError("the control plane REST API did not become ready")
+            await asyncio.sleep(0.1)
+    async with grpc.aio.insecure_channel(grpc_target) as channel:
+        await asyncio.wait_for(channel.channel_ready(), deadline_s)
+
+
+async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], None]) -> None:
+    ensure_data_dir(options.data_dir)
+    settings = control_settings(options)
+    metrics = ControlPlaneMetrics()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    api_url = f"http://{options.host}:{options.http_port}"
+    async with open_database(settings, migrate=True) as database:
+        credentials = await bootstrap_admin(settings, database, options.data_dir, api_url)
+        app = create_app(settings, database, metrics)
+        http = _EmbeddedUvicorn(
+            uvicorn.Config(
+                app,
+                host=options.host,
+                port=options.http_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
+        await grpc_server.start()
+        http_task = asyncio.create_task(http.serve(), name="control-plane-http")
+        try:
+            await _wait_ready(api_url, f"{options.host}:{grpc_port}")
+            announce(f"control plane API   {api_url}  (OpenAPI: {api_url}/docs)")
+            announce(f"control plane gRPC  {options.host}:{grpc_port}")
+            announce(f"data directory      {options.data_dir}")
+            announce(
+                f"admin               {credentials.admin_email} / "
+                f"password in {options.data_dir}/credentials.json"
+            )
+            announce(
+                "next: tidecast tenant create NAME; tidecast stream create --tenant NAME my-stream"
+            )
+            announce("Tidecast is ready (Ctrl-C stops it)")
+            stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
+            done, _ = await asyncio.wait(
+                [http_task, stop_task], return_when=asyncio.FIRST_COMPLETED
+            )
+            stop_task.cancel()
+            if http_task in done and not stop.is_set():
+                http_task.result()
+                raise RuntimeError("the REST server stopped unexpectedly")
+        finally:
+            announce("stopping...")
+            http.should_exit = True
+            await grpc_server.stop(grace=2.0)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(http_task, 10)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    announce("stopped")
