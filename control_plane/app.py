@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +15,7 @@ from control_plane.auth.api import router as auth_router
 from control_plane.db.engine import create_engine, create_session_factory
 from control_plane.db.migrate import upgrade_to_head
 from control_plane.edges.api import router as edges_router
+from control_plane.hot_cache import HotPathCache
 from control_plane.http.errors import error_response, install_error_handlers
 from control_plane.http.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from control_plane.observability.metrics import ControlPlaneMetrics
@@ -27,6 +28,9 @@ from control_plane.tenants.api import router as tenants_router
 class Database:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    #: Shared by the REST app (which clears it on writes) and the gRPC server (which
+    #: answers edges from it) in one process.
+    hot_cache: HotPathCache = field(default_factory=HotPathCache)
 
 
 @asynccontextmanager
@@ -38,7 +42,11 @@ async def open_database(
     try:
         if migrate:
             await upgrade_to_head(engine)
-        yield Database(engine=engine, session_factory=create_session_factory(engine))
+        yield Database(
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            hot_cache=HotPathCache(ttl_s=settings.hot_cache_ttl_s),
+        )
     finally:
         await engine.dispose()
 
@@ -60,6 +68,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = database.session_factory
+    app.state.hot_cache = database.hot_cache
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(auth_router)

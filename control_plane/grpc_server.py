@@ -26,7 +26,7 @@ def create_grpc_server(
         ]
     )
     edge_control_pb2_grpc.add_EdgeControlServicer_to_server(
-        EdgeControlServicer(settings, database.session_factory, metrics), server
+        EdgeControlServicer(settings, database.session_factory, metrics, database.hot_cache), server
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:

@@ -36,6 +36,10 @@ class ControlPlaneSettings(BaseSettings):
     decision_cache_ttl_ms: int = Field(default=5000, ge=0)
     #: Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    #: How long publish/play decisions and node credentials are answered from memory.
+    #: Writes in this process clear the cache at once; with several control-plane
+    #: replicas this bounds how long another replica may answer from stale data.
+    hot_cache_ttl_s: float = Field(default=30.0, ge=0)
     #: An API token's last-used time is written at most this often.
     token_touch_interval_s: float = Field(default=60.0, ge=0)
 

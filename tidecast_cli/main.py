@@ -27,7 +27,11 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(stream_app, name="stream")
 app.add_typer(token_app, name="token")
 app.add_typer(cluster_app, name="cluster")
+edge_app = typer.Typer(help="Run an edge node.", no_args_is_help=True)
+control_app = typer.Typer(help="Run the control plane on its own (at scale).", no_args_is_help=True)
+app.add_typer(control_app, name="control")
 app.add_typer(node_app, name="node")
+app.add_typer(edge_app, name="edge")
 
 DataDirOpt = Annotated[
     Path | None,
@@ -80,6 +84,8 @@ def up(
     grpc_port: Annotated[int, typer.Option(help="Control plane gRPC port.")] = 50051,
     rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
     hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
+    edge_admin_port: Annotated[int, typer.Option(help="Edge /healthz and /metrics.")] = 9102,
+    no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Run the whole platform on this machine with embedded defaults."""
@@ -417,6 +423,88 @@ def node_drain(node_id: str, data_dir: DataDirOpt = None, as_json: JsonOpt = Fal
 def node_revoke(node_id: str, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """Revoke a node's credential."""
     _run(data_dir, lambda c: c.request("POST", f"/v1/nodes/{node_id}/revoke"), as_json=as_json)
+
+
+@control_app.command("serve")
+def control_serve(
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not apply migrations first.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+) -> None:
+    """Serve REST and gRPC with settings from CONTROL_PLANE_* variables."""
+    from control_plane.serve import serve
+    from control_plane.settings import ControlPlaneSettings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = ControlPlaneSettings()
+    asyncio.run(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
+
+
+@control_app.command("migrate")
+def control_migrate() -> None:
+    """Bring the configured database to the newest schema."""
+    from control_plane.serve import migrate
+    from control_plane.settings import ControlPlaneSettings
+
+    asyncio.run(migrate(ControlPlaneSettings()))
+    typer.echo("database is at the newest schema")
+
+
+@control_app.command("bootstrap-admin")
+def control_bootstrap_admin(
+    email: Annotated[str, typer.Option(help="The platform admin's email.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="The platform admin's password.")
+    ],
+) -> None:
+    """Create the first platform admin and print a platform API token (once)."""
+    from control_plane.serve import bootstrap_admin
+    from control_plane.settings import ControlPlaneSettings
+
+    created, token = asyncio.run(bootstrap_admin(ControlPlaneSettings(), email, password))
+    if not created:
+        typer.echo("a platform admin exists already; nothing was created", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"platform token (shown once): {token}")
+
+
+@edge_app.command("run")
+def edge_run(
+    control: Annotated[
+        str | None,
+        typer.Option(help="Control plane gRPC address HOST:PORT (or EDGE_CONTROL_TARGET)."),
+    ] = None,
+    enroll_token: Annotated[
+        str | None,
+        typer.Option(help="One-shot enrollment token (or EDGE_ENROLL_TOKEN); needed once."),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where credentials and the event spool live (or EDGE_STATE_DIR)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+) -> None:
+    """Run an edge node: enroll once, host the media engine, heartbeat."""
+    from tidecast_cli.edge_node import run_edge
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides: dict[str, Any] = {}
+    if control:
+        overrides["control_target"] = control
+    if enroll_token:
+        overrides["enroll_token"] = enroll_token
+    if state_dir:
+        overrides["state_dir"] = state_dir
+    try:
+        asyncio.run(run_edge(overrides, lambda line: typer.echo(line)))
+    except Exception as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

@@ -22,9 +22,12 @@ from pydantic import SecretStr
 from control_plane.app import Database, create_app, open_database
 from control_plane.auth.principal import Scope
 from control_plane.auth.service import AuthService
+from control_plane.edges.service import EdgeRegistryService
 from control_plane.grpc_server import create_grpc_server
 from control_plane.observability.metrics import ControlPlaneMetrics
 from control_plane.settings import ControlPlaneSettings
+from edge_sidecar.settings import EdgeSidecarSettings
+from edge_sidecar.supervisor import EdgeSidecar
 from tidecast_cli.data_dir import (
     LocalCredentials,
     ensure_data_dir,
@@ -46,6 +49,9 @@ class SingleNodeOptions:
     grpc_port: int = 50051
     rtmp_port: int = 1935
     hls_port: int = 8088
+    edge_admin_port: int = 9102
+    #: Run an edge node beside the control plane.
+    with_edge: bool = True
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -99,6 +105,34 @@ async def bootstrap_admin(
     return credentials
 
 
+LOCAL_CLUSTER = "local"
+
+
+async def local_enrollment_token(settings: ControlPlaneSettings, database: Database) -> str:
+    async with database.session_factory() as session:
+        registry = EdgeRegistryService(session, settings)
+        clusters = await registry.list_clusters(after=None, limit=1000)
+        cluster = next((c for c in clusters if c.name == LOCAL_CLUSTER), None)
+        if cluster is None:
+            cluster = await registry.create_cluster(LOCAL_CLUSTER, "local")
+        token, _ = await registry.create_enrollment_token(cluster.id, 600)
+        return token
+
+
+def edge_settings(options: SingleNodeOptions, grpc_port: int, token: str) -> EdgeSidecarSettings:
+    return EdgeSidecarSettings(
+        control_target=f"{options.host}:{grpc_port}",
+        enroll_token=SecretStr(token),
+        state_dir=options.data_dir / "edge",
+        region="local",
+        bind_host=options.host,
+        public_host=options.host,
+        rtmp_port=options.rtmp_port,
+        http_port=options.hls_port,
+        admin_port=options.edge_admin_port,
+    )
+
+
 async def _wait_ready(api_url: str, grpc_target: str, deadline_s: float = 30.0) -> None:
     async with httpx.AsyncClient(timeout=2.0) as client:
         loop = asyncio.get_running_loop()
@@ -140,10 +174,18 @@ async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], 
         grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
         await grpc_server.start()
         http_task = asyncio.create_task(http.serve(), name="control-plane-http")
+        edge: EdgeSidecar | None = None
         try:
             await _wait_ready(api_url, f"{options.host}:{grpc_port}")
             announce(f"control plane API   {api_url}  (OpenAPI: {api_url}/docs)")
             announce(f"control plane gRPC  {options.host}:{grpc_port}")
+            if options.with_edge:
+                token = await local_enrollment_token(settings, database)
+                edge = EdgeSidecar(edge_settings(options, grpc_port, token))
+                await edge.start()
+                announce(f"edge RTMP ingest    {edge.rtmp_url}/<stream key>")
+                announce(f"edge HLS playback   {edge.http_url}/hls/<playback id>/index.m3u8")
+                announce(f"edge health         http://{options.host}:{edge.admin_port}/healthz")
             announce(f"data directory      {options.data_dir}")
             announce(
                 f"admin               {credentials.admin_email} / "
@@ -163,6 +205,8 @@ async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], 
                 raise RuntimeError("the REST server stopped unexpectedly")
         finally:
             announce("stopping...")
+            if edge is not None:
+                await edge.stop()
             http.should_exit = True
             await grpc_server.stop(grace=2.0)
             with contextlib.suppress(asyncio.CancelledError):

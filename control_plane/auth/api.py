@@ -19,7 +19,7 @@ from control_plane.auth.schemas import (
     TokenPairPublic,
 )
 from control_plane.auth.service import AuthService
-from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
 from control_plane.tenants.service import TenantService
@@ -40,8 +40,10 @@ def token_public(token: ApiToken) -> ApiTokenPublic:
 
 
 @router.post("/v1/auth/login", response_model=TokenPairPublic, tags=["auth"], operation_id="login")
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPairPublic:
-    pair = await AuthService(session, settings).login(body.email, body.password)
+async def login(
+    body: LoginRequest, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
+) -> TokenPairPublic:
+    pair = await AuthService(session, settings, cache).login(body.email, body.password)
     return TokenPairPublic(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -51,9 +53,9 @@ async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) 
     "/v1/auth/refresh", response_model=TokenPairPublic, tags=["auth"], operation_id="refresh"
 )
 async def refresh(
-    body: RefreshRequest, session: SessionDep, settings: SettingsDep
+    body: RefreshRequest, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
 ) -> TokenPairPublic:
-    pair = await AuthService(session, settings).refresh(body.refresh_token)
+    pair = await AuthService(session, settings, cache).refresh(body.refresh_token)
     return TokenPairPublic(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -85,10 +87,11 @@ async def create_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> ApiTokenCreated:
     principal.require(tenant_id, Scope.ADMIN)
     await TenantService(session).get(tenant_id)
-    issued = await AuthService(session, settings).create_api_token(
+    issued = await AuthService(session, settings, cache).create_api_token(
         tenant_id, body.name, body.scopes
     )
     return ApiTokenCreated(**token_public(issued.token).model_dump(), token=issued.secret)
@@ -105,10 +108,11 @@ async def list_tokens(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
     page: PageDep,
 ) -> Page[ApiTokenPublic]:
     principal.require(tenant_id, Scope.ADMIN)
-    rows = await AuthService(session, settings).list_api_tokens(
+    rows = await AuthService(session, settings, cache).list_api_tokens(
         tenant_id, after=page.cursor, limit=page.limit + 1
     )
     return make_page(rows, page.limit, token_public)
@@ -126,9 +130,12 @@ async def get_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> ApiTokenPublic:
     principal.require(tenant_id, Scope.ADMIN)
-    return token_public(await AuthService(session, settings).get_api_token(tenant_id, token_id))
+    return token_public(
+        await AuthService(session, settings, cache).get_api_token(tenant_id, token_id)
+    )
 
 
 @router.delete(
@@ -143,9 +150,10 @@ async def revoke_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> ApiTokenPublic:
     principal.require(tenant_id, Scope.ADMIN)
-    token = await AuthService(session, settings).revoke_api_token(tenant_id, token_id)
+    token = await AuthService(session, settings, cache).revoke_api_token(tenant_id, token_id)
     return token_public(token)
 
 
@@ -162,13 +170,14 @@ async def add_member(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> MemberPublic:
     if body.role.value == "owner":
         principal.require_owner(tenant_id)
     else:
         principal.require(tenant_id, Scope.ADMIN)
     await TenantService(session).get(tenant_id)
-    user, membership = await AuthService(session, settings).add_member(
+    user, membership = await AuthService(session, settings, cache).add_member(
         tenant_id, body.email, body.password, body.role
     )
     return MemberPublic(
@@ -205,6 +214,7 @@ async def remove_member(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> None:
     principal.require_owner(tenant_id)
-    await AuthService(session, settings).remove_member(tenant_id, user_id)
+    await AuthService(session, settings, cache).remove_member(tenant_id, user_id)

@@ -26,6 +26,7 @@ from control_plane.auth.tokens import (
 )
 from control_plane.db.base import utcnow
 from control_plane.errors import AuthenticationError, ConflictError, NotFoundError
+from control_plane.hot_cache import HotPathCache
 from control_plane.ids import hash_secret, new_id, new_secret, secrets_match
 from control_plane.settings import ControlPlaneSettings
 
@@ -44,9 +45,15 @@ class IssuedApiToken:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: ControlPlaneSettings) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: ControlPlaneSettings,
+        cache: HotPathCache | None = None,
+    ) -> None:
         self._session = session
         self._settings = settings
+        self._cache = cache or HotPathCache(ttl_s=0)
         self._users = UserRepository(session)
         self._refresh = RefreshTokenRepository(session)
         self._api_tokens = ApiTokenRepository(session)
@@ -85,6 +92,7 @@ class AuthService:
         membership = Membership(user_id=user.id, tenant_id=tenant_id, role=role.value)
         await self._users.add_membership(membership)
         await self._session.commit()
+        self._cache.clear()
         return user, membership
 
     async def list_members(self, tenant_id: str) -> Sequence[tuple[User, Membership]]:
@@ -96,6 +104,7 @@ class AuthService:
             raise NotFoundError("member not found")
         await self._users.delete_membership(membership)
         await self._session.commit()
+        self._cache.clear()
 
     async def ensure_platform_admin(self, email: str, password: str) -> bool:
         """Creates the first platform admin; False when one exists already."""
@@ -150,6 +159,14 @@ class AuthService:
         if is_api_token(bearer):
             return await self._authenticate_api_token(bearer)
         user_id = decode_access_token(bearer, self._secret)
+        hit, cached = self._cache.principals.get(f"user:{user_id}")
+        if hit and cached is not None:
+            return cached
+        principal = await self._load_user_principal(user_id)
+        self._cache.principals.put(f"user:{user_id}", principal)
+        return principal
+
+    async def _load_user_principal(self, user_id: str) -> Principal:
         user = await self._users.get(user_id)
         if user is None:
             raise AuthenticationError("user no longer exists")
@@ -162,6 +179,10 @@ class AuthService:
         )
 
     async def _authenticate_api_token(self, bearer: str) -> Principal:
+        cache_key = f"token:{hash_secret(bearer)}"
+        hit, cached = self._cache.principals.get(cache_key)
+        if hit and cached is not None:
+            return cached
         parts = parse_api_token(bearer)
         if parts is None:
             raise AuthenticationError("malformed API token")
@@ -176,13 +197,18 @@ class AuthService:
             await self._api_tokens.touch(token.id, now)
             await self._session.commit()
         scopes = frozenset(Scope(s) for s in token.scopes.split())
-        return Principal(
+        principal = Principal(
             kind=PrincipalKind.API_TOKEN,
             subject_id=token.id,
             platform_admin=token.tenant_id is None,
             token_tenant_id=token.tenant_id,
             token_scopes=scopes,
         )
+        # Cached for at most min(cache TTL, touch interval), so last_used_at is still
+        # written about once per touch interval while the token is in use.
+        if self._settings.token_touch_interval_s >= self._settings.hot_cache_ttl_s:
+            self._cache.principals.put(cache_key, principal)
+        return principal
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -218,4 +244,5 @@ class AuthService:
         if token.revoked_at is None:
             token.revoked_at = utcnow()
             await self._session.commit()
+        self._cache.clear()
         return token

@@ -12,7 +12,7 @@ from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
-from control_plane.edges.models import Node, NodeState
+from control_plane.edges.models import NodeState
 from control_plane.edges.service import EdgeRegistryService, NodeLoad, NodeRegistration
 from control_plane.errors import (
     AuthenticationError,
@@ -22,6 +22,7 @@ from control_plane.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from control_plane.hot_cache import HotPathCache, NodeAuth
 from control_plane.observability.metrics import ControlPlaneMetrics
 from control_plane.settings import ControlPlaneSettings
 from control_plane.streams.decisions import PlayDenial, PublishDenial
@@ -71,10 +72,12 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         settings: ControlPlaneSettings,
         session_factory: async_sessionmaker[AsyncSession],
         metrics: ControlPlaneMetrics,
+        cache: HotPathCache,
     ) -> None:
         self._settings = settings
         self._sessions = session_factory
         self._metrics = metrics
+        self._cache = cache
 
     async def _call(
         self,
@@ -84,9 +87,9 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
     ) -> Resp:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
+        session = self._sessions()
         try:
-            async with self._sessions() as session:
-                return await body(session)
+            return await body(session)
         except ControlPlaneError as exc:
             code = next(
                 (c for cls, c in GRPC_CODE_BY_ERROR.items() if isinstance(exc, cls)),
@@ -95,10 +98,14 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
             await context.abort(code, exc.message)
             raise  # abort raises; this keeps type checkers satisfied
         finally:
+            # Decisions answered from the hot cache never touch the session; closing an
+            # unused one would cost more than the decision itself.
+            if session.in_transaction():
+                await session.close()
             self._metrics.grpc_latency.labels(rpc, code.name).observe(time.perf_counter() - started)
 
-    async def _node(self, session: AsyncSession, context: Context) -> Node:
-        return await EdgeRegistryService(session, self._settings).authenticate_node(
+    async def _node(self, session: AsyncSession, context: Context) -> NodeAuth:
+        return await EdgeRegistryService(session, self._settings, self._cache).authenticate_node(
             node_credential(context)
         )
 
@@ -118,7 +125,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                 bandwidth_capacity_bps=request.bandwidth_capacity_bps,
                 version=request.version[:64],
             )
-            enrolled = await EdgeRegistryService(session, self._settings).enroll(
+            enrolled = await EdgeRegistryService(session, self._settings, self._cache).enroll(
                 request.enrollment_token, registration
             )
             return pb.EnrollNodeResponse(
@@ -134,8 +141,9 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
         async def body(session: AsyncSession) -> pb.HeartbeatResponse:
-            node = await self._node(session, context)
-            registry = EdgeRegistryService(session, self._settings)
+            auth = await self._node(session, context)
+            registry = EdgeRegistryService(session, self._settings, self._cache)
+            node = await registry.get_active_node(auth.node_id)
             await registry.heartbeat(
                 node,
                 NodeLoad(
@@ -152,7 +160,9 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                 ),
             )
             carried = [s.stream_id for s in request.streams if s.is_origin and s.stream_id]
-            await StreamService(session, self._settings).sync_node_streams(node.id, carried)
+            await StreamService(session, self._settings, self._cache).sync_node_streams(
+                node.id, carried
+            )
             await registry.commit()
             state = (
                 pb.NODE_STATE_DRAINING if node.state == NodeState.DRAINING else pb.NODE_STATE_ACTIVE
@@ -175,8 +185,8 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     denial=PUBLISH_DENIAL_TO_PB[PublishDenial.INVALID_KEY],
                     message="invalid stream key",
                 )
-            verdict = await StreamService(session, self._settings).authorize_publish(
-                request.stream_key, node_id=node.id, node_draining=node.state == NodeState.DRAINING
+            verdict = await StreamService(session, self._settings, self._cache).authorize_publish(
+                request.stream_key, node_id=node.node_id, node_draining=node.draining
             )
             self._count("AuthorizePublish", verdict.denial)
             if verdict.denial is not None:
@@ -220,7 +230,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     denial=pb.PLAY_DENIAL_REASON_UNKNOWN_STREAM,
                     message="unknown stream",
                 )
-            verdict = await StreamService(session, self._settings).authorize_play(
+            verdict = await StreamService(session, self._settings, self._cache).authorize_play(
                 request.playback_id, token
             )
             self._count("AuthorizePlay", verdict.denial)

@@ -17,7 +17,7 @@ from control_plane.edges.schemas import (
 )
 from control_plane.edges.service import EdgeRegistryService
 from control_plane.edges.status import node_status
-from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
 from control_plane.settings import ControlPlaneSettings
@@ -143,26 +143,38 @@ async def get_node(
 
 @router.post("/v1/nodes/{node_id}/drain", response_model=NodePublic, operation_id="drain_node")
 async def drain_node(
-    node_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    node_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings).set_draining(node_id, True)
+    node = await EdgeRegistryService(session, settings, cache).set_draining(node_id, True)
     return node_public(node, settings)
 
 
 @router.post("/v1/nodes/{node_id}/undrain", response_model=NodePublic, operation_id="undrain_node")
 async def undrain_node(
-    node_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    node_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings).set_draining(node_id, False)
+    node = await EdgeRegistryService(session, settings, cache).set_draining(node_id, False)
     return node_public(node, settings)
 
 
 @router.post("/v1/nodes/{node_id}/revoke", response_model=NodePublic, operation_id="revoke_node")
 async def revoke_node(
-    node_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    node_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings).revoke_node(node_id)
+    node = await EdgeRegistryService(session, settings, cache).revoke_node(node_id)
     return node_public(node, settings)

@@ -22,6 +22,7 @@ from control_plane.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from control_plane.hot_cache import HotPathCache, NodeAuth
 from control_plane.ids import hash_secret, new_id, new_secret
 from control_plane.settings import ControlPlaneSettings
 
@@ -59,9 +60,15 @@ class EnrolledNode:
 
 
 class EdgeRegistryService:
-    def __init__(self, session: AsyncSession, settings: ControlPlaneSettings) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: ControlPlaneSettings,
+        cache: HotPathCache | None = None,
+    ) -> None:
         self._session = session
         self._settings = settings
+        self._cache = cache or HotPathCache(ttl_s=0)
         self._clusters = ClusterRepository(session)
         self._tokens = EnrollmentTokenRepository(session)
         self._nodes = NodeRepository(session)
@@ -126,6 +133,7 @@ class EdgeRegistryService:
         node = await self.get_node(node_id)
         node.state = NodeState.DRAINING if draining else NodeState.ACTIVE
         await self._session.commit()
+        self._cache.clear()
         return node
 
     async def revoke_node(self, node_id: str) -> Node:
@@ -133,6 +141,7 @@ class EdgeRegistryService:
         if node.revoked_at is None:
             node.revoked_at = utcnow()
             await self._session.commit()
+        self._cache.clear()
         return node
 
     async def enroll(self, enrollment_token: str, registration: NodeRegistration) -> EnrolledNode:
@@ -168,10 +177,23 @@ class EdgeRegistryService:
             raise ConflictError("enrollment raced with another; try again") from exc
         return EnrolledNode(node=node, credential=credential)
 
-    async def authenticate_node(self, credential: str) -> Node:
-        node = await self._nodes.get_by_credential(hash_secret(credential))
-        if node is None:
-            raise AuthenticationError("unknown node credential")
+    async def authenticate_node(self, credential: str) -> NodeAuth:
+        credential_hash = hash_secret(credential)
+        hit, auth = self._cache.nodes.get(credential_hash)
+        if not hit:
+            node = await self._nodes.get_by_credential(credential_hash)
+            auth = (
+                NodeAuth(node_id=node.id, draining=node.state == NodeState.DRAINING)
+                if node is not None and node.revoked_at is None
+                else None
+            )
+            self._cache.nodes.put(credential_hash, auth)
+        if auth is None:
+            raise AuthenticationError("unknown or revoked node credential")
+        return auth
+
+    async def get_active_node(self, node_id: str) -> Node:
+        node = await self.get_node(node_id)
         if node.revoked_at is not None:
             raise AuthenticationError("node credential revoked")
         return node

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from control_plane.auth.principal import Principal
 from control_plane.auth.service import AuthService
 from control_plane.errors import AuthenticationError
+from control_plane.hot_cache import HotPathCache
 from control_plane.settings import ControlPlaneSettings
 
 
@@ -26,7 +27,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_hot_cache(request: Request) -> HotPathCache:
+    cache: HotPathCache = request.app.state.hot_cache
+    return cache
+
+
 SettingsDep = Annotated[ControlPlaneSettings, Depends(get_settings)]
+HotCacheDep = Annotated[HotPathCache, Depends(get_hot_cache)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
@@ -38,8 +45,10 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
-    principal = await AuthService(session, settings).authenticate(bearer_token(request))
+async def get_principal(
+    request: Request, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
+) -> Principal:
+    principal = await AuthService(session, settings, cache).authenticate(bearer_token(request))
     request.state.principal = principal
     return principal
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from control_plane.auth.principal import Scope
-from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
 from control_plane.streams.models import Stream
@@ -58,10 +58,11 @@ async def create_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> StreamWithKeyPublic:
     principal.require(tenant_id, Scope.WRITE)
     await TenantService(session).get(tenant_id)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     issued = await service.create(
         tenant_id,
         body.name,
@@ -83,12 +84,16 @@ async def list_streams(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
     page: PageDep,
-) -> Page[StreamPublic]:
+) -> Response:
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     rows = await service.list(tenant_id, after=page.cursor, limit=page.limit + 1)
-    return make_page(rows, page.limit, lambda s: stream_public(service, s))
+    result = make_page(rows, page.limit, lambda s: stream_public(service, s))
+    # Already validated by construction: serialize once instead of letting FastAPI
+    # validate the page again (the busiest read of the API).
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get(
@@ -102,9 +107,10 @@ async def get_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> StreamPublic:
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     return stream_public(service, await service.get(tenant_id, stream_id))
 
 
@@ -120,9 +126,10 @@ async def update_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> StreamPublic:
     principal.require(tenant_id, Scope.WRITE)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     changes = StreamChanges(**body.model_dump(exclude_unset=True))
     return stream_public(service, await service.update(tenant_id, stream_id, changes))
 
@@ -136,9 +143,10 @@ async def delete_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> None:
     principal.require(tenant_id, Scope.WRITE)
-    await StreamService(session, settings).delete(tenant_id, stream_id)
+    await StreamService(session, settings, cache).delete(tenant_id, stream_id)
 
 
 @router.post(
@@ -152,9 +160,10 @@ async def rotate_key(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> StreamWithKeyPublic:
     principal.require(tenant_id, Scope.WRITE)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     return with_key(service, await service.rotate_key(tenant_id, stream_id))
 
 
@@ -171,9 +180,10 @@ async def create_playback_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> PlaybackTokenPublic:
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings)
+    service = StreamService(session, settings, cache)
     stream = await service.get(tenant_id, stream_id)
     token, expires_at = await service.issue_playback_token(tenant_id, stream_id, body.ttl_seconds)
     return PlaybackTokenPublic(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.auth.tokens import encode_playback_token, playback_token_grants
 from control_plane.db.base import utcnow
 from control_plane.errors import InvalidRequestError, NotFoundError
+from control_plane.hot_cache import HotPathCache
 from control_plane.ids import hash_secret, new_id, new_public_id, new_secret
 from control_plane.settings import ControlPlaneSettings
 from control_plane.streams.decisions import (
@@ -60,10 +61,20 @@ class PlayVerdict:
 
 
 class StreamService:
-    def __init__(self, session: AsyncSession, settings: ControlPlaneSettings) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: ControlPlaneSettings,
+        cache: HotPathCache | None = None,
+    ) -> None:
         self._session = session
         self._settings = settings
         self._streams = StreamRepository(session)
+        self._cache = cache or HotPathCache(ttl_s=0)
+
+    async def _commit_change(self) -> None:
+        await self._session.commit()
+        self._cache.clear()
 
     async def create(
         self,
@@ -91,7 +102,7 @@ class StreamService:
             updated_at=now,
         )
         await self._streams.add(stream)
-        await self._session.commit()
+        await self._commit_change()
         return StreamWithKey(stream=stream, stream_key=key)
 
     async def get(self, tenant_id: str, stream_id: str) -> Stream:
@@ -110,13 +121,13 @@ class StreamService:
             if value is not None:
                 setattr(stream, field, value)
         stream.updated_at = utcnow()
-        await self._session.commit()
+        await self._commit_change()
         return stream
 
     async def delete(self, tenant_id: str, stream_id: str) -> None:
         stream = await self.get(tenant_id, stream_id)
         await self._streams.delete(stream)
-        await self._session.commit()
+        await self._commit_change()
 
     async def rotate_key(self, tenant_id: str, stream_id: str) -> StreamWithKey:
         """The old key stops working at once: only the new key's hash is kept."""
@@ -124,7 +135,7 @@ class StreamService:
         key = new_secret(STREAM_KEY_PREFIX)
         stream.key_hash = hash_secret(key)
         stream.updated_at = utcnow()
-        await self._session.commit()
+        await self._commit_change()
         return StreamWithKey(stream=stream, stream_key=key)
 
     async def issue_playback_token(
@@ -151,7 +162,11 @@ class StreamService:
         self, stream_key: str, *, node_id: str, node_draining: bool
     ) -> PublishVerdict:
         now = utcnow()
-        row = await self._streams.publish_row(hash_secret(stream_key))
+        key_hash = hash_secret(stream_key)
+        hit, row = self._cache.publish.get(key_hash)
+        if not hit:
+            row = await self._streams.publish_row(key_hash)
+            self._cache.publish.put(key_hash, row)
         facts = (
             PublishFacts(stream_found=False)
             if row is None
@@ -177,6 +192,16 @@ class StreamService:
         if denial is None and _needs_live_mark(row.live_node_id, row.live_since, node_id, now):
             await self._streams.mark_live(row.stream_id, node_id, now)
             await self._session.commit()
+            self._cache.publish.put(
+                key_hash,
+                replace(
+                    row,
+                    live_node_id=node_id,
+                    live_since=now,
+                    live_node_heartbeat_at=now,
+                    live_node_revoked=False,
+                ),
+            )
         return PublishVerdict(
             denial=denial,
             stream_id=row.stream_id,
@@ -188,7 +213,10 @@ class StreamService:
         )
 
     async def authorize_play(self, playback_id: str, token: str | None) -> PlayVerdict:
-        row = await self._streams.play_row(playback_id)
+        hit, row = self._cache.play.get(playback_id)
+        if not hit:
+            row = await self._streams.play_row(playback_id)
+            self._cache.play.put(playback_id, row)
         token_valid = bool(
             row is not None
             and token
@@ -216,7 +244,6 @@ def _needs_live_mark(
     live_node_id: str | None, live_since: datetime | None, node_id: str, now: datetime
 ) -> bool:
     # Re-authorizations by the node that already holds the stream skip the write, which
-    # keeps the hot path read-only; a fresh mark only matters for the release grace period.
-    if live_node_id != node_id or live_since is None:
-        return True
-    return (now - live_since).total_seconds() > 1.0
+    # keeps the hot path read-only; heartbeats keep the holder up to date.
+    del now
+    return live_node_id != node_id or live_since is None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from control_plane.auth.principal import Scope
-from control_plane.http.deps import PageDep, PrincipalDep, SessionDep
+from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
 from control_plane.tenants.models import Tenant
@@ -26,9 +26,9 @@ def tenant_public(tenant: Tenant) -> TenantPublic:
     operation_id="create_tenant",
 )
 async def create_tenant(
-    body: TenantCreate, principal: PrincipalDep, session: SessionDep
+    body: TenantCreate, principal: PrincipalDep, session: SessionDep, cache: HotCacheDep
 ) -> TenantPublic:
-    return tenant_public(await TenantService(session).create(principal, body.name))
+    return tenant_public(await TenantService(session, cache).create(principal, body.name))
 
 
 @router.get("/v1/tenants", response_model=Page[TenantPublic], operation_id="list_tenants")
@@ -47,16 +47,22 @@ async def get_tenant(tenant_id: str, principal: PrincipalDep, session: SessionDe
 
 @router.patch("/v1/tenants/{tenant_id}", response_model=TenantPublic, operation_id="update_tenant")
 async def update_tenant(
-    tenant_id: str, body: TenantUpdate, principal: PrincipalDep, session: SessionDep
+    tenant_id: str,
+    body: TenantUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    cache: HotCacheDep,
 ) -> TenantPublic:
     principal.require(tenant_id, Scope.ADMIN)
-    tenant = await TenantService(session).update(
+    tenant = await TenantService(session, cache).update(
         principal, tenant_id, name=body.name, status=body.status
     )
     return tenant_public(tenant)
 
 
 @router.delete("/v1/tenants/{tenant_id}", status_code=204, operation_id="delete_tenant")
-async def delete_tenant(tenant_id: str, principal: PrincipalDep, session: SessionDep) -> None:
+async def delete_tenant(
+    tenant_id: str, principal: PrincipalDep, session: SessionDep, cache: HotCacheDep
+) -> None:
     principal.require_owner(tenant_id)
-    await TenantService(session).delete(tenant_id)
+    await TenantService(session, cache).delete(tenant_id)

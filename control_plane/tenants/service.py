@@ -7,15 +7,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.auth.models import Membership
 from control_plane.auth.principal import Principal, PrincipalKind, Role
 from control_plane.errors import NotFoundError, PermissionDeniedError
+from control_plane.hot_cache import HotPathCache
 from control_plane.ids import new_id
 from control_plane.tenants.models import Tenant, TenantStatus
 from control_plane.tenants.repository import TenantRepository
 
 
 class TenantService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: HotPathCache | None = None) -> None:
         self._session = session
         self._tenants = TenantRepository(session)
+        self._cache = cache or HotPathCache(ttl_s=0)
 
     async def create(self, principal: Principal, name: str) -> Tenant:
         """A platform operator creates tenants for others; a signed-in user who creates a
@@ -29,6 +31,7 @@ class TenantService:
                 Membership(user_id=principal.subject_id, tenant_id=tenant.id, role=Role.OWNER)
             )
         await self._session.commit()
+        self._cache.clear()
         return tenant
 
     async def get(self, tenant_id: str) -> Tenant:
@@ -59,9 +62,11 @@ class TenantService:
         if name is not None:
             tenant.name = name
         await self._session.commit()
+        self._cache.clear()
         return tenant
 
     async def delete(self, tenant_id: str) -> None:
         tenant = await self.get(tenant_id)
         await self._session.delete(tenant)
         await self._session.commit()
+        self._cache.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Protocol
 
@@ -32,10 +33,15 @@ class LiveStream:
         self.grant = grant
         self.protocol = protocol
         self.client_addr = client_addr
+        #: Identifies this publish in events; a re-publish gets a new one.
+        self.session_id = uuid.uuid4().hex
         self.started_at = time.time()
         self.video: VideoTrack | None = None
         self.audio: AudioTrack | None = None
         self.ended = False
+        #: Why the publish ended, as the protocol saw it: "publisher_stopped",
+        #: "publisher_lost", "node_stopped" or "protocol_error".
+        self.end_reason = "publisher_stopped"
         self.bytes_in = 0
         self.packets_in = 0
         self._readers: list[StreamReader] = []
@@ -113,7 +119,9 @@ class StreamRegistry:
             callback(stream)
         return stream
 
-    def finish(self, stream: LiveStream) -> None:
+    def finish(self, stream: LiveStream, reason: str | None = None) -> None:
+        if reason is not None and not stream.ended:
+            stream.end_reason = reason
         if self._by_id.get(stream.stream_id) is stream:
             del self._by_id[stream.stream_id]
             del self._by_playback[stream.playback_id]

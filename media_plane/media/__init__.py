@@ -5,12 +5,12 @@ into its own wire format (egress), so protocols never talk to each other directl
 """
 
 from media_plane.media.units import (
+    TIMEBASE_HZ,
     AudioTrack,
     Codec,
     MediaPacket,
     TrackKind,
     VideoTrack,
-    TIMEBASE_HZ,
 )
 
 __all__ = ["TIMEBASE_HZ", "AudioTrack", "Codec", "MediaPacket", "TrackKind", "VideoTrack"]

@@ -1,0 +1,66 @@
+"""The sidecar's own HTTP endpoints: /healthz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from edge_sidecar.metrics import EdgeMetrics
+
+
+class _QuietServer(uvicorn.Server):
+    """Signals belong to the process that hosts the sidecar, not to uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def create_admin_app(metrics: EdgeMetrics, health: Callable[[], dict[str, object]]) -> Starlette:
+    async def healthz(_request: Request) -> Response:
+        state = health()
+        return JSONResponse(state, status_code=200 if state.get("status") == "ok" else 503)
+
+    async def prometheus(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", prometheus)])
+
+
+class AdminServer:
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self._server = _QuietServer(
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(), name="edge-admin-http")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the admin HTTP server did not start")
+            await asyncio.sleep(0.02)
+
+    @property
+    def port(self) -> int:
+        servers = self._server.servers
+        return int(servers[0].sockets[0].getsockname()[1]) if servers else 0
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, 10)
+        self._task = None

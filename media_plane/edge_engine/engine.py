@@ -1,0 +1,280 @@
+"""The media engine: protocol servers, packagers and outputs wired around one registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from media_plane.engine.hooks import EngineEvent, EngineEventKind, EngineHooks
+from media_plane.engine.ingest_meter import IngestMeter
+from media_plane.engine.live_stream import LiveStream, StreamRegistry
+from media_plane.engine.stats import EngineStats, StreamStats
+from media_plane.engine.viewer_sessions import ViewerChanges, ViewerSessions
+from media_plane.media import AudioTrack, MediaPacket, VideoTrack
+from media_plane.protocols.hls import HlsOutput
+from media_plane.protocols.rtmp import RtmpServer
+from media_plane.servers.hls import HlsHttpServer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    host: str = "127.0.0.1"
+    rtmp_port: int = 1935
+    http_port: int = 8088
+    segment_duration_s: float = 2.0
+    health_interval_s: float = 10.0
+    #: A viewer that sent no request for this long has left.
+    viewer_idle_s: float = 20.0
+    viewer_progress_s: float = 30.0
+
+
+class _Lifecycle:
+    """Reports a stream's start (once its codecs are known) and its end."""
+
+    def __init__(
+        self,
+        stream: LiveStream,
+        meter: IngestMeter,
+        emit: Callable[[EngineEvent], None],
+        finished: Callable[[], None],
+    ) -> None:
+        self._stream = stream
+        self._meter = meter
+        self._emit = emit
+        self._finished = finished
+        self._started = False
+
+    def on_tracks(self, video: VideoTrack | None, audio: AudioTrack | None) -> None:
+        self._meter.on_tracks(video, audio)
+        self._announce()
+
+    def on_packet(self, packet: MediaPacket) -> None:
+        self._meter.on_packet(packet)
+
+    def _announce(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        stream, video, audio = self._stream, self._meter.video, self._meter.audio
+        self._emit(
+            EngineEvent(
+                EngineEventKind.STREAM_STARTED,
+                stream.stream_id,
+                time.time(),
+                {
+                    "session_id": stream.session_id,
+                    "protocol": stream.protocol,
+                    "client_addr": stream.client_addr,
+                    "video_codec": video.codec.value if video else "",
+                    "width": video.width if video else 0,
+                    "height": video.height if video else 0,
+                    "audio_codec": audio.codec.value if audio else "",
+                    "audio_sample_rate": audio.sample_rate if audio else 0,
+                    "audio_channels": audio.channels if audio else 0,
+                },
+            )
+        )
+
+    def on_end(self) -> None:
+        self._announce()
+        stream = self._stream
+        self._emit(
+            EngineEvent(
+                EngineEventKind.STREAM_ENDED,
+                stream.stream_id,
+                time.time(),
+                {
+                    "session_id": stream.session_id,
+                    "protocol": stream.protocol,
+                    "reason": stream.end_reason,
+                    "duration_ms": int((time.time() - stream.started_at) * 1000),
+                    "bytes_in": self._meter.total_bytes,
+                },
+            )
+        )
+        self._finished()
+
+
+class MediaEngine:
+    def __init__(self, settings: EngineSettings, hooks: EngineHooks) -> None:
+        self.settings = settings
+        self.hooks = hooks
+        self.registry = StreamRegistry()
+        self._meters: dict[str, IngestMeter] = {}
+        self._bytes_in_finished = 0
+        #: playback id -> stream id of every stream published here, so that viewers who
+        #: outlive a publish are still attributed to it.
+        self._stream_ids: dict[str, str] = {}
+        self.viewers = ViewerSessions(settings.viewer_idle_s, settings.viewer_progress_s)
+        self.registry.on_start(self._stream_started)
+        self.hls = HlsOutput(self.registry)
+        self.rtmp = RtmpServer(self.registry, hooks, settings.host, settings.rtmp_port)
+        self.http = HlsHttpServer(
+            self.hls.store, hooks, settings.host, settings.http_port, on_delivery=self._delivered
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def rtmp_port(self) -> int:
+        return self.rtmp.port
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port
+
+    async def start(self) -> None:
+        await self.hls.start()
+        await self.http.start()
+        await self.rtmp.start()
+        self._tasks = [
+            asyncio.create_task(self._health_loop(), name="engine-ingest-health"),
+            asyncio.create_task(self._viewer_loop(), name="engine-viewer-sessions"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.rtmp.stop()
+        for stream in self.registry.live():
+            self.registry.finish(stream, "node_stopped")
+        self._report_viewers(self.viewers.sweep(time.monotonic(), end_all=True))
+        await self.http.stop()
+        await self.hls.stop()
+
+    def stats(self) -> EngineStats:
+        streams = []
+        live_bytes = 0
+        for stream in self.registry.live():
+            meter = self._meters.get(stream.stream_id)
+            live_bytes += meter.total_bytes if meter else 0
+            streams.append(
+                StreamStats(
+                    stream_id=stream.stream_id,
+                    playback_id=stream.playback_id,
+                    protocol=stream.protocol,
+                    viewers=self.viewers.viewers_of(stream.playback_id),
+                    bytes_in=meter.total_bytes if meter else 0,
+                    ingest_bitrate_bps=meter.last_bitrate_bps if meter else 0,
+                )
+            )
+        return EngineStats(
+            streams=streams,
+            viewers=self.viewers.count(),
+            bytes_in=self._bytes_in_finished + live_bytes,
+            bytes_out=self.http.stats.bytes_out,
+        )
+
+    # -- internals --------------------------------------------------------------------
+
+    def _emit(self, event: EngineEvent) -> None:
+        try:
+            self.hooks.emit(event)
+        except Exception:
+            logger.exception("the host's emit hook failed for %s", event.kind)
+
+    def _stream_started(self, stream: LiveStream) -> None:
+        meter = IngestMeter(time.monotonic())
+        self._meters[stream.stream_id] = meter
+        self._stream_ids[stream.playback_id] = stream.stream_id
+
+        def finished() -> None:
+            if self._meters.get(stream.stream_id) is meter:
+                del self._meters[stream.stream_id]
+            self._bytes_in_finished += meter.total_bytes
+
+        stream.attach(_Lifecycle(stream, meter, self._emit, finished))
+
+    def _delivered(self, playback_id: str, client_addr: str, user_agent: str, nbytes: int) -> None:
+        self.viewers.delivered(playback_id, client_addr, user_agent, nbytes, time.monotonic())
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval_s)
+            now = time.monotonic()
+            for stream in self.registry.live():
+                meter = self._meters.get(stream.stream_id)
+                if meter is None:
+                    continue
+                sample = meter.sample(now)
+                self._emit(
+                    EngineEvent(
+                        EngineEventKind.INGEST_HEALTH,
+                        stream.stream_id,
+                        time.time(),
+                        {
+                            "session_id": stream.session_id,
+                            "bitrate_bps": sample.bitrate_bps,
+                            "fps": sample.fps,
+                            "keyframe_interval_s": sample.keyframe_interval_s,
+                            "dropped_frames": 0,
+                            "interval_ms": int(sample.interval_s * 1000),
+                        },
+                    )
+                )
+
+    async def _viewer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._report_viewers(self.viewers.sweep(time.monotonic()))
+
+    def _stream_id_of(self, playback_id: str) -> str:
+        return self._stream_ids.get(playback_id, "")
+
+    def _report_viewers(self, changes: ViewerChanges) -> None:
+        now = time.time()
+        for session in changes.started:
+            self._emit(
+                EngineEvent(
+                    EngineEventKind.VIEWER_STARTED,
+                    self._stream_id_of(session.playback_id),
+                    now,
+                    {
+                        "session_id": session.session_id,
+                        "protocol": session.protocol,
+                        "client_addr": session.client_addr,
+                        "user_agent": session.user_agent,
+                        "playback_id": session.playback_id,
+                    },
+                )
+            )
+        for session, nbytes, watched in changes.progressed:
+            self._emit(
+                EngineEvent(
+                    EngineEventKind.VIEWER_PROGRESS,
+                    self._stream_id_of(session.playback_id),
+                    now,
+                    {
+                        "session_id": session.session_id,
+                        "protocol": session.protocol,
+                        "bytes_sent": nbytes,
+                        "watched_ms": watched,
+                        "playback_id": session.playback_id,
+                    },
+                )
+            )
+        for session, nbytes, watched in changes.ended:
+            self._emit(
+                EngineEvent(
+                    EngineEventKind.VIEWER_ENDED,
+                    self._stream_id_of(session.playback_id),
+                    now,
+                    {
+                        "session_id": session.session_id,
+                        "protocol": session.protocol,
+                        "bytes_sent": nbytes,
+                        "watched_ms": watched,
+                        "duration_ms": int((session.last_seen - session.started_at) * 1000),
+                        "playback_id": session.playback_id,
+                    },
+                )
+            )

@@ -1,0 +1,24 @@
+"""Counters the engine exposes to its host (heartbeats, metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    stream_id: str
+    playback_id: str
+    protocol: str
+    viewers: int
+    bytes_in: int
+    ingest_bitrate_bps: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    streams: list[StreamStats] = field(default_factory=list)
+    viewers: int = 0
+    #: Totals since the engine started.
+    bytes_in: int = 0
+    bytes_out: int = 0
