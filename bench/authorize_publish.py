@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -105,6 +106,8 @@ def database(backend: str) -> Iterator[str]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/bench.db"
+    elif os.environ.get("BENCH_POSTGRES_URL"):
+        yield os.environ["BENCH_POSTGRES_URL"]
     else:
         from tests.harness.postgres import running_postgres
 

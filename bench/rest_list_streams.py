@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -40,6 +41,8 @@ def database(backend: str) -> Iterator[str]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/bench.db"
+    elif os.environ.get("BENCH_POSTGRES_URL"):
+        yield os.environ["BENCH_POSTGRES_URL"]
     else:
         from tests.harness.postgres import running_postgres
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
@@ -78,6 +79,8 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         self._sessions = session_factory
         self._metrics = metrics
         self._cache = cache
+        self._decision_counters: dict[tuple[str, str], Counter] = {}
+        self._latency_children: dict[tuple[str, str], Histogram] = {}
 
     async def _call(
         self,
@@ -102,7 +105,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
             # unused one would cost more than the decision itself.
             if session.in_transaction():
                 await session.close()
-            self._metrics.grpc_latency.labels(rpc, code.name).observe(time.perf_counter() - started)
+            self._latency(rpc, code.name).observe(time.perf_counter() - started)
 
     async def _node(self, session: AsyncSession, context: Context) -> NodeAuth:
         return await EdgeRegistryService(session, self._settings, self._cache).authenticate_node(
@@ -250,5 +253,18 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         return await self._call("AuthorizePlay", context, body)
 
     def _count(self, rpc: str, denial: PublishDenial | PlayDenial | None) -> None:
-        outcome = "allowed" if denial is None else "denied"
-        self._metrics.grpc_decisions.labels(rpc, outcome, denial.value if denial else "").inc()
+        key = (rpc, denial.value if denial else "")
+        counter = self._decision_counters.get(key)
+        if counter is None:
+            outcome = "allowed" if denial is None else "denied"
+            counter = self._metrics.grpc_decisions.labels(rpc, outcome, key[1])
+            self._decision_counters[key] = counter
+        counter.inc()
+
+    def _latency(self, rpc: str, code: str) -> Histogram:
+        # Resolving labelled children once keeps the per-call cost to one dict lookup.
+        child = self._latency_children.get((rpc, code))
+        if child is None:
+            child = self._metrics.grpc_latency.labels(rpc, code)
+            self._latency_children[(rpc, code)] = child
+        return child
