@@ -101,6 +101,8 @@ def up(
         grpc_port=grpc_port,
         rtmp_port=rtmp_port,
         hls_port=hls_port,
+        edge_admin_port=edge_admin_port,
+        with_edge=not no_edge,
     )
     try:
         asyncio.run(run_single_node(options, lambda line: typer.echo(line)))
