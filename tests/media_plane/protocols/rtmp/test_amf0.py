@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -67,7 +68,5 @@ def test_encoded_values_decode_to_themselves(values: list[Any]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_only_raise_protocol_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(RtmpProtocolError):
         amf0.decode_all(data)
-    except RtmpProtocolError:
-        pass

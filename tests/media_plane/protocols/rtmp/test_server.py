@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -180,7 +181,7 @@ async def test_ffmpeg_publish_reaches_the_registry_as_h264_and_aac(rig: Rig) -> 
     assert len(video) >= 80
     assert video[0].keyframe
     assert sum(p.keyframe for p in video) >= 3
-    assert all(b.dts >= a.dts for a, b in zip(video, video[1:], strict=False))
+    assert all(b.dts >= a.dts for a, b in itertools.pairwise(video))
     assert recorder.ended
     assert rig.streams[0].end_reason == "publisher_stopped"
 
