@@ -1,1 +1,3 @@
 """Shared fixtures. Real servers are started here and stopped when the session ends."""
+
+pytest_plugins = ["tests.harness.postgres"]

@@ -26,8 +26,9 @@ from edge_sidecar.supervisor import EdgeSidecar
 FFMPEG = shutil.which("ffmpeg")
 FFPROBE = shutil.which("ffprobe")
 
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None or FFPROBE is None,
-                                  reason="ffmpeg/ffprobe are not installed")
+needs_ffmpeg = pytest.mark.skipif(
+    FFMPEG is None or FFPROBE is None, reason="ffmpeg/ffprobe are not installed"
+)
 
 
 @dataclass
@@ -50,8 +51,9 @@ class Platform:
         return str(response.json()["id"])
 
     async def create_stream(self, tenant_id: str, name: str, **fields: Any) -> dict[str, Any]:
-        response = await self.api.post(f"/v1/tenants/{tenant_id}/streams",
-                                       json={"name": name, **fields})
+        response = await self.api.post(
+            f"/v1/tenants/{tenant_id}/streams", json={"name": name, **fields}
+        )
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
@@ -67,31 +69,44 @@ class Platform:
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     settings = ControlPlaneSettings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'control.db'}",
-        signing_secret=SecretStr("e2e-" + "s" * 40), grpc_port=0,
+        signing_secret=SecretStr("e2e-" + "s" * 40),
+        grpc_port=0,
         node_stale_after_s=30,
     )
     metrics = ControlPlaneMetrics()
     async with open_database(settings, migrate=True) as database:
         async with database.session_factory() as session:
-            token = (await AuthService(session, settings).create_api_token(
-                None, "e2e", list(Scope))).secret
+            token = (
+                await AuthService(session, settings).create_api_token(None, "e2e", list(Scope))
+            ).secret
         grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
         await grpc_server.start()
         app = create_app(settings, database, metrics)
-        api = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://control",
-                                headers={"Authorization": f"Bearer {token}"})
+        api = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://control",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         try:
-            cluster = (await api.post("/v1/clusters", json={"name": "e2e", "region": "local"}))
+            cluster = await api.post("/v1/clusters", json={"name": "e2e", "region": "local"})
             cluster.raise_for_status()
-            enroll = await api.post(f"/v1/clusters/{cluster.json()['id']}/enrollment-tokens",
-                                    json={"ttl_seconds": 300})
+            enroll = await api.post(
+                f"/v1/clusters/{cluster.json()['id']}/enrollment-tokens", json={"ttl_seconds": 300}
+            )
             enroll.raise_for_status()
-            edge = EdgeSidecar(EdgeSidecarSettings(
-                control_target=f"127.0.0.1:{grpc_port}",
-                enroll_token=SecretStr(enroll.json()["token"]),
-                state_dir=tmp_path / "edge", rtmp_port=0, http_port=0, admin_port=0,
-                segment_duration_s=2.0, health_interval_s=1.0, heartbeat_interval_s=1.0,
-            ))
+            edge = EdgeSidecar(
+                EdgeSidecarSettings(
+                    control_target=f"127.0.0.1:{grpc_port}",
+                    enroll_token=SecretStr(enroll.json()["token"]),
+                    state_dir=tmp_path / "edge",
+                    rtmp_port=0,
+                    http_port=0,
+                    admin_port=0,
+                    segment_duration_s=2.0,
+                    health_interval_s=1.0,
+                    heartbeat_interval_s=1.0,
+                )
+            )
             await edge.start()
             try:
                 yield Platform(api=api, edge=edge, state_dir=tmp_path / "edge")

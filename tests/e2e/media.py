@@ -13,16 +13,51 @@ from dataclasses import dataclass
 import httpx
 
 
-def publish_args(url: str, *, seconds: float, size: str = "1280x720", rate: int = 30,
-                 bitrate: str = "2500k", realtime: bool = True) -> list[str]:
+def publish_args(
+    url: str,
+    *,
+    seconds: float,
+    size: str = "1280x720",
+    rate: int = 30,
+    bitrate: str = "2500k",
+    realtime: bool = True,
+) -> list[str]:
     return [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
         *(["-re"] if realtime else []),
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
-        "-g", str(rate * 2), "-b:v", bitrate, "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-f", "flv", url,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        str(rate * 2),
+        "-b:v",
+        bitrate,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "flv",
+        url,
     ]
 
 
@@ -45,7 +80,9 @@ class Publisher:
 async def publisher(url: str, **kwargs: object) -> AsyncIterator[Publisher]:
     process = await asyncio.create_subprocess_exec(
         *publish_args(url, **kwargs),  # type: ignore[arg-type]
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         yield Publisher(process)
     finally:
@@ -56,9 +93,18 @@ async def publisher(url: str, **kwargs: object) -> AsyncIterator[Publisher]:
 
 async def probe(url: str) -> dict[str, object]:
     process = await asyncio.create_subprocess_exec(
-        "ffprobe", "-hide_banner", "-loglevel", "error", "-print_format", "json",
-        "-show_streams", "-count_frames", url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "ffprobe",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-print_format",
+        "json",
+        "-show_streams",
+        "-count_frames",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, err.decode()
     result: dict[str, object] = json.loads(out)
@@ -68,8 +114,19 @@ async def probe(url: str) -> dict[str, object]:
 async def decode(url: str) -> tuple[int, str]:
     """Decodes everything with ffmpeg; returns (exit code, stderr)."""
     process = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-hide_banner", "-loglevel", "warning", "-nostdin", "-i", url,
-        "-f", "null", "-", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "warning",
+        "-nostdin",
+        "-i",
+        url,
+        "-f",
+        "null",
+        "-",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode or 0, err.decode(errors="replace")
 
@@ -100,14 +157,18 @@ async def fetch_playlist(client: httpx.AsyncClient, url: str) -> Playlist | None
     return Playlist(response.text)
 
 
-async def wait_for_playlist(client: httpx.AsyncClient, url: str, *, timeout: float,
-                            segments: int = 1, ended: bool = False) -> Playlist:
+async def wait_for_playlist(
+    client: httpx.AsyncClient, url: str, *, timeout: float, segments: int = 1, ended: bool = False
+) -> Playlist:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         playlist = await fetch_playlist(client, url)
-        if playlist is not None and len(playlist.segments) >= segments and (
-                playlist.ended or not ended):
+        if (
+            playlist is not None
+            and len(playlist.segments) >= segments
+            and (playlist.ended or not ended)
+        ):
             return playlist
         if loop.time() > deadline:
             raise AssertionError(f"playlist at {url} not ready in {timeout}s: {playlist}")

@@ -39,8 +39,10 @@ async def test_rtmp_publish_plays_back_over_hls_at_720p_with_audio(platform: Pla
     tenant = await platform.create_tenant("acme")
     stream = await platform.create_stream(tenant, "main")
     url = platform.hls_url(stream["playback_id"])
-    async with httpx.AsyncClient(timeout=10) as client, publisher(
-            platform.rtmp_url(stream["stream_key"]), seconds=10) as pub:
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        publisher(platform.rtmp_url(stream["stream_key"]), seconds=10) as pub,
+    ):
         first = await wait_for_playlist(client, url, timeout=15)
         assert not first.ended
         assert await pub.wait(timeout=40) == 0, await pub.stderr()
@@ -82,11 +84,17 @@ async def test_denied_publishes_leave_a_live_stream_flowing(platform: Platform) 
     deleted = await platform.api.delete(f"/v1/tenants/{tenant}/streams/{doomed['id']}")
     assert deleted.status_code == 204
     url = platform.hls_url(live["playback_id"])
-    async with httpx.AsyncClient(timeout=10) as client, publisher(
-            platform.rtmp_url(live["stream_key"]), seconds=20, size="640x360") as pub:
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        publisher(platform.rtmp_url(live["stream_key"]), seconds=20, size="640x360") as pub,
+    ):
         before = await wait_for_playlist(client, url, timeout=15)
-        for key in ("sk_wrong-key", disabled["stream_key"], doomed["stream_key"],
-                    live["stream_key"]):
+        for key in (
+            "sk_wrong-key",
+            disabled["stream_key"],
+            doomed["stream_key"],
+            live["stream_key"],
+        ):
             async with publisher(platform.rtmp_url(key), seconds=5, size="320x240") as bad:
                 assert await bad.wait(timeout=10) != 0, f"publish with {key[:6]}... accepted"
         during = await fetch_playlist(client, url)
@@ -95,7 +103,8 @@ async def test_denied_publishes_leave_a_live_stream_flowing(platform: Platform) 
         after = await fetch_playlist(client, url)
         assert after is not None and not after.ended
         assert len(after.segments) + after.media_sequence > len(before.segments), (
-            "the live stream stopped growing while others were refused")
+            "the live stream stopped growing while others were refused"
+        )
         assert pub.process.returncode is None
     denials = platform.edge.metrics.publish_denials
     assert denials.labels("invalid_key")._value.get() >= 2
@@ -106,12 +115,13 @@ async def test_denied_publishes_leave_a_live_stream_flowing(platform: Platform) 
 async def test_two_tenants_never_see_each_others_segments(platform: Platform) -> None:
     first = await platform.create_stream(await platform.create_tenant("a"), "a")
     second = await platform.create_stream(await platform.create_tenant("b"), "b")
-    async with httpx.AsyncClient(timeout=10) as client, publisher(
-            platform.rtmp_url(first["stream_key"]), seconds=6, size="320x240"), publisher(
-            platform.rtmp_url(second["stream_key"]), seconds=6, size="320x240"):
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        publisher(platform.rtmp_url(first["stream_key"]), seconds=6, size="320x240"),
+        publisher(platform.rtmp_url(second["stream_key"]), seconds=6, size="320x240"),
+    ):
         a = await wait_for_playlist(client, platform.hls_url(first["playback_id"]), timeout=15)
-        b = await wait_for_playlist(client, platform.hls_url(second["playback_id"]),
-                                    timeout=15)
+        b = await wait_for_playlist(client, platform.hls_url(second["playback_id"]), timeout=15)
     assert not set(a.segments) & set(b.segments)
     base = platform.hls_base
     for name in b.segments:
@@ -129,18 +139,21 @@ async def test_killed_publisher_ends_the_stream_and_the_key_works_again(
     stream = await platform.create_stream(tenant, "main")
     url = platform.hls_url(stream["playback_id"])
     async with httpx.AsyncClient(timeout=10) as client:
-        async with publisher(platform.rtmp_url(stream["stream_key"]), seconds=60,
-                             size="640x360") as pub:
+        async with publisher(
+            platform.rtmp_url(stream["stream_key"]), seconds=60, size="640x360"
+        ) as pub:
             await wait_for_playlist(client, url, timeout=15, segments=2)
             await asyncio.sleep(0.7)  # mid-segment
             pub.kill9()
             await pub.process.wait()
             ended = await wait_for_playlist(client, url, timeout=15, ended=True)
         assert ended.ended
-        async with publisher(platform.rtmp_url(stream["stream_key"]), seconds=4,
-                             size="640x360") as again:
-            resumed = await wait_for_playlist(client, url, timeout=15,
-                                              segments=len(ended.segments) + 1)
+        async with publisher(
+            platform.rtmp_url(stream["stream_key"]), seconds=4, size="640x360"
+        ) as again:
+            resumed = await wait_for_playlist(
+                client, url, timeout=15, segments=len(ended.segments) + 1
+            )
             assert "#EXT-X-DISCONTINUITY" in resumed.text
             assert await again.wait(timeout=20) == 0
     events = spooled_events(platform)

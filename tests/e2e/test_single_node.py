@@ -28,10 +28,13 @@ def free_port() -> int:
 
 
 def cli(data_dir: Path, *args: str) -> str:
-    result = subprocess.run([TIDECAST, *args, "--data-dir", str(data_dir)],
-                            capture_output=True, text=True, timeout=60,
-                            env={k: v for k, v in os.environ.items()
-                                 if k not in ("TIDECAST_URL", "TIDECAST_TOKEN")})
+    result = subprocess.run(
+        [TIDECAST, *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k not in ("TIDECAST_URL", "TIDECAST_TOKEN")},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -40,10 +43,26 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
     data_dir = tmp_path / "data"
     ports = {name: free_port() for name in ("http", "grpc", "rtmp", "hls", "admin")}
     process = subprocess.Popen(
-        [TIDECAST, "up", "--data-dir", str(data_dir), "--http-port", str(ports["http"]),
-         "--grpc-port", str(ports["grpc"]), "--rtmp-port", str(ports["rtmp"]),
-         "--hls-port", str(ports["hls"]), "--edge-admin-port", str(ports["admin"])],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            TIDECAST,
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(ports["http"]),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--rtmp-port",
+            str(ports["rtmp"]),
+            "--hls-port",
+            str(ports["hls"]),
+            "--edge-admin-port",
+            str(ports["admin"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         assert process.stdout is not None
@@ -60,11 +79,11 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
         assert credentials["token"] not in banner
 
         tenant = json.loads(cli(data_dir, "tenant", "create", "acme", "--json"))
-        stream = json.loads(cli(data_dir, "stream", "create", "--tenant", "acme", "demo",
-                                "--json"))
+        stream = json.loads(cli(data_dir, "stream", "create", "--tenant", "acme", "demo", "--json"))
         assert stream["tenant_id"] == tenant["id"]
         assert stream["ingest_url"] == (
-            f"rtmp://127.0.0.1:{ports['rtmp']}/live/{stream['stream_key']}")
+            f"rtmp://127.0.0.1:{ports['rtmp']}/live/{stream['stream_key']}"
+        )
         listed = json.loads(cli(data_dir, "stream", "list", "--tenant", "acme", "--json"))
         assert [s["id"] for s in listed] == [stream["id"]]
         assert "stream_key" not in listed[0]
@@ -72,23 +91,64 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
         assert "ffmpeg" in human and "/index.m3u8" in human
 
         push = subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-             "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine", "-t", "5",
-             "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-c:a", "aac", "-f",
-             "flv", stream["ingest_url"]], capture_output=True, text=True, timeout=60)
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine",
+                "-t",
+                "5",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "60",
+                "-c:a",
+                "aac",
+                "-f",
+                "flv",
+                stream["ingest_url"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert push.returncode == 0, push.stderr
         probe = subprocess.run(
-            ["ffprobe", "-hide_banner", "-loglevel", "error", "-show_entries",
-             "stream=codec_name,width,height", "-of", "json", stream["playback_url"]],
-            capture_output=True, text=True, timeout=60)
+            [
+                "ffprobe",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "json",
+                stream["playback_url"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert probe.returncode == 0, probe.stderr
         codecs = {s["codec_name"] for s in json.loads(probe.stdout)["streams"]}
         assert codecs == {"h264", "aac"}
 
         nodes = json.loads(cli(data_dir, "node", "list", "--json"))
         assert len(nodes) == 1 and nodes[0]["status"] == "active"
-        rotated = json.loads(cli(data_dir, "stream", "rotate-key", stream["id"], "--tenant",
-                                 "acme", "--json"))
+        rotated = json.loads(
+            cli(data_dir, "stream", "rotate-key", stream["id"], "--tenant", "acme", "--json")
+        )
         assert rotated["stream_key"] != stream["stream_key"]
     finally:
         process.send_signal(signal.SIGINT)

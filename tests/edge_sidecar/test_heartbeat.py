@@ -12,12 +12,22 @@ def test_bandwidth_is_bits_per_second_between_samples() -> None:
 
 def test_heartbeat_lists_streams_as_origin_with_viewers() -> None:
     stats = EngineStats(
-        streams=[StreamStats("s1", "p1", "rtmp", viewers=3, bytes_in=10,
-                             ingest_bitrate_bps=2_000_000)],
-        viewers=3, bytes_in=10, bytes_out=20)
-    request = build_heartbeat(NodePlace("eu", 1.5, 2.5), stats, cpu_percent=12.5,
-                              memory_used=100, memory_total=1000, bandwidth_in_bps=1,
-                              bandwidth_out_bps=2)
+        streams=[
+            StreamStats("s1", "p1", "rtmp", viewers=3, bytes_in=10, ingest_bitrate_bps=2_000_000)
+        ],
+        viewers=3,
+        bytes_in=10,
+        bytes_out=20,
+    )
+    request = build_heartbeat(
+        NodePlace("eu", 1.5, 2.5),
+        stats,
+        cpu_percent=12.5,
+        memory_used=100,
+        memory_total=1000,
+        bandwidth_in_bps=1,
+        bandwidth_out_bps=2,
+    )
     assert request.streams_carried == 1
     assert request.viewers == 3
     assert request.streams[0].stream_id == "s1"

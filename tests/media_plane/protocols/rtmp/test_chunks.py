@@ -34,7 +34,11 @@ def test_single_chunk_message_with_a_full_header() -> None:
     data = fmt0(3, 1000, 5, COMMAND_AMF0, 0) + b"hello"
     [message] = reader.feed(data)
     assert (message.type_id, message.stream_id, message.timestamp, message.payload) == (
-        COMMAND_AMF0, 0, 1000, b"hello")
+        COMMAND_AMF0,
+        0,
+        1000,
+        b"hello",
+    )
     assert message.csid == 3
 
 
@@ -61,12 +65,16 @@ def test_fmt1_fmt2_and_fmt3_headers_accumulate_timestamp_deltas() -> None:
     reader = ChunkReader()
     data = fmt0(6, 100, 2, AUDIO, 1) + b"aa"
     data += bytes([0x40 | 6]) + (20).to_bytes(3, "big") + (3).to_bytes(3, "big")
-    data += bytes([AUDIO]) + b"bbb"          # fmt 1: delta 20, new length
+    data += bytes([AUDIO]) + b"bbb"  # fmt 1: delta 20, new length
     data += bytes([0x80 | 6]) + (30).to_bytes(3, "big") + b"ccc"  # fmt 2: delta 30
-    data += bytes([0xC0 | 6]) + b"ddd"       # fmt 3: same delta again
+    data += bytes([0xC0 | 6]) + b"ddd"  # fmt 3: same delta again
     messages = reader.feed(data)
     assert [(m.timestamp, m.payload) for m in messages] == [
-        (100, b"aa"), (120, b"bbb"), (150, b"ccc"), (180, b"ddd")]
+        (100, b"aa"),
+        (120, b"bbb"),
+        (150, b"ccc"),
+        (180, b"ddd"),
+    ]
 
 
 def test_messages_interleave_across_chunk_streams() -> None:
@@ -148,7 +156,11 @@ def test_writer_output_reads_back(size: int, timestamp: int) -> None:
     reader.chunk_size = size
     [back] = reader.feed(encode_message(message, size))
     assert (back.type_id, back.stream_id, back.timestamp, back.payload) == (
-        VIDEO, 1, timestamp, message.payload)
+        VIDEO,
+        1,
+        timestamp,
+        message.payload,
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -164,16 +176,24 @@ def test_arbitrary_bytes_only_ever_raise_protocol_errors(chunks: list[bytes]) ->
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([AUDIO, VIDEO, COMMAND_AMF0]),
-                          st.integers(0, 0xFFFFFFFF), st.binary(max_size=2000)),
-                min_size=1, max_size=10),
-       st.integers(1, 5000))
-def test_any_written_sequence_reads_back(messages: list[tuple[int, int, bytes]],
-                                         chunk_size: int) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([AUDIO, VIDEO, COMMAND_AMF0]),
+            st.integers(0, 0xFFFFFFFF),
+            st.binary(max_size=2000),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.integers(1, 5000),
+)
+def test_any_written_sequence_reads_back(
+    messages: list[tuple[int, int, bytes]], chunk_size: int
+) -> None:
     data = b""
     for i, (type_id, ts, payload) in enumerate(messages):
-        data += encode_message(RtmpMessage(type_id, 1, ts, payload, csid=4 + i % 3),
-                               chunk_size)
+        data += encode_message(RtmpMessage(type_id, 1, ts, payload, csid=4 + i % 3), chunk_size)
     reader = ChunkReader()
     reader.chunk_size = chunk_size
     back = reader.feed(data)

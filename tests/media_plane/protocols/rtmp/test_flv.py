@@ -20,12 +20,17 @@ SPS_1080P = bytes.fromhex("67640028acd940780227e5c05a808080a0000003002000000781e
 
 def avcc(sps: bytes) -> bytes:
     pps = bytes.fromhex("68ebe3cb22c0")
-    return (bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + len(sps).to_bytes(2, "big")
-            + sps + bytes([1]) + len(pps).to_bytes(2, "big") + pps)
+    return (
+        bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1])
+        + len(sps).to_bytes(2, "big")
+        + sps
+        + bytes([1])
+        + len(pps).to_bytes(2, "big")
+        + pps
+    )
 
 
-@pytest.mark.parametrize(("sps", "size"), [(SPS_720P, (1280, 720)),
-                                           (SPS_1080P, (1920, 1080))])
+@pytest.mark.parametrize(("sps", "size"), [(SPS_720P, (1280, 720)), (SPS_1080P, (1920, 1080))])
 def test_sps_gives_the_picture_size(sps: bytes, size: tuple[int, int]) -> None:
     assert sps_dimensions(sps) == size
 
@@ -65,8 +70,10 @@ def test_aac_sequence_header_and_frames() -> None:
     assert parse_audio_specific_config(b"\x12\x10").sample_rate == 44100
 
 
-@pytest.mark.parametrize("payload", [b"\x17", b"\x12\x00\x00\x00\x00", b"\x80\x00",
-                                     b"\x90vp09xxxx", b"\x17\x00\x00\x00\x00\x02"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x17", b"\x12\x00\x00\x00\x00", b"\x80\x00", b"\x90vp09xxxx", b"\x17\x00\x00\x00\x00\x02"],
+)
 def test_malformed_or_unsupported_video_is_a_protocol_error(payload: bytes) -> None:
     with pytest.raises(RtmpProtocolError):
         parse_video(payload, 0)

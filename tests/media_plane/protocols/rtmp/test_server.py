@@ -41,15 +41,15 @@ class Hooks:
         self.keys = keys
         self.events: list[EngineEvent] = []
 
-    async def authorize_publish(self, key: str, protocol: str,
-                                client_addr: str) -> PublishDecision:
+    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
         stream_id = self.keys.get(key)
         if stream_id is None:
             return PublishDecision.deny(PublishDenial.INVALID_KEY, "unknown key")
         return PublishDecision.allow(PublishGrant(stream_id, f"pb-{stream_id}"))
 
-    async def authorize_play(self, playback_id: str, token: str | None,
-                             client_addr: str) -> PlayDecision:
+    async def authorize_play(
+        self, playback_id: str, token: str | None, client_addr: str
+    ) -> PlayDecision:
         return PlayDecision(allowed=True)
 
     def emit(self, event: EngineEvent) -> None:
@@ -80,8 +80,9 @@ class Rig:
         self.recorders: dict[str, list[Recorder]] = {}
         self.streams: list[LiveStream] = []
         self.registry.on_start(self._started)
-        self.server = RtmpServer(self.registry, self.hooks, "127.0.0.1", 0,
-                                 handshake_timeout=1.0, idle_timeout=2.0)
+        self.server = RtmpServer(
+            self.registry, self.hooks, "127.0.0.1", 0, handshake_timeout=1.0, idle_timeout=2.0
+        )
 
     def _started(self, stream: LiveStream) -> None:
         recorder = Recorder()
@@ -105,11 +106,36 @@ async def rig() -> AsyncIterator[Rig]:
 
 async def ffmpeg_publish(url: str, seconds: float) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
-        "-c:a", "aac", "-f", "flv", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-c:a",
+        "aac",
+        "-f",
+        "flv",
+        url,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def wait_until(predicate: object, timeout: float = 10.0) -> None:
@@ -213,8 +239,9 @@ async def test_wrong_and_duplicate_keys_are_refused_while_a_stream_flows(rig: Ri
 async def test_killed_publisher_ends_the_stream_and_can_publish_again(rig: Rig) -> None:
     process = await ffmpeg_publish(rig.url("good"), 30)
     try:
-        await wait_until(lambda: bool(rig.recorders.get("s1"))
-                         and len(rig.recorders["s1"][0].packets) > 30)
+        await wait_until(
+            lambda: bool(rig.recorders.get("s1")) and len(rig.recorders["s1"][0].packets) > 30
+        )
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -258,11 +285,14 @@ async def test_raw_publish_then_delete_stream_ends_cleanly(rig: Rig) -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("garbage", [
-    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",       # wrong protocol: version byte 'G'
-    b"\x03" + os.urandom(700),                    # truncated handshake, then silence
-    b"",                                          # connects and sends nothing
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # wrong protocol: version byte 'G'
+        b"\x03" + os.urandom(700),  # truncated handshake, then silence
+        b"",  # connects and sends nothing
+    ],
+)
 async def test_garbage_connections_are_dropped(rig: Rig, garbage: bytes) -> None:
     client = await RawClient.connect(rig.server.port)
     client.writer.write(garbage)
