@@ -141,7 +141,7 @@ def test_access_tokens_round_trip_and_expire() -> None:
 
 
 def test_playback_tokens_grant_only_their_stream() -> None:
-    token, expires = encode_playback_token("pb1", "s" * 40, ttl_s=60)
+    token, _ = encode_playback_token("pb1", "s" * 40, ttl_s=60)
     assert playback_token_grants(token, "pb1", "s" * 40)
     assert not playback_token_grants(token, "pb2", "s" * 40)
     assert not playback_token_grants(token, "pb1", "t" * 40)
