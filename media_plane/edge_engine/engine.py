@@ -48,7 +48,7 @@ class _Lifecycle:
         self._meter = meter
         self._emit = emit
         self._finished = finished
-        self._started = False
+        self.started = False
 
     def on_tracks(self, video: VideoTrack | None, audio: AudioTrack | None) -> None:
         self._meter.on_tracks(video, audio)
@@ -58,9 +58,9 @@ class _Lifecycle:
         self._meter.on_packet(packet)
 
     def _announce(self) -> None:
-        if self._started:
+        if self.started:
             return
-        self._started = True
+        self.started = True
         stream, video, audio = self._stream, self._meter.video, self._meter.audio
         self._emit(
             EngineEvent(
@@ -107,6 +107,7 @@ class MediaEngine:
         self.hooks = hooks
         self.registry = StreamRegistry()
         self._meters: dict[str, IngestMeter] = {}
+        self._lifecycles: dict[str, _Lifecycle] = {}
         self._bytes_in_finished = 0
         #: playback id -> stream id of every stream published here, so that viewers who
         #: outlive a publish are still attributed to it.
@@ -190,9 +191,12 @@ class MediaEngine:
         def finished() -> None:
             if self._meters.get(stream.stream_id) is meter:
                 del self._meters[stream.stream_id]
+                self._lifecycles.pop(stream.stream_id, None)
             self._bytes_in_finished += meter.total_bytes
 
-        stream.attach(_Lifecycle(stream, meter, self._emit, finished))
+        lifecycle = _Lifecycle(stream, meter, self._emit, finished)
+        self._lifecycles[stream.stream_id] = lifecycle
+        stream.attach(lifecycle)
 
     def _delivered(self, playback_id: str, client_addr: str, user_agent: str, nbytes: int) -> None:
         self.viewers.delivered(playback_id, client_addr, user_agent, nbytes, time.monotonic())
@@ -203,7 +207,10 @@ class MediaEngine:
             now = time.monotonic()
             for stream in self.registry.live():
                 meter = self._meters.get(stream.stream_id)
-                if meter is None:
+                lifecycle = self._lifecycles.get(stream.stream_id)
+                # Health follows the start event: a publish whose codecs are not known
+                # yet has not started as far as analytics are concerned.
+                if meter is None or lifecycle is None or not lifecycle.started:
                     continue
                 sample = meter.sample(now)
                 self._emit(

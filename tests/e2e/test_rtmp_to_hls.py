@@ -70,6 +70,12 @@ async def test_rtmp_publish_plays_back_over_hls_at_720p_with_audio(platform: Pla
     started = next(e for e in events if e.WhichOneof("payload") == "stream_started")
     assert started.tenant_id == tenant
     assert started.stream_started.media.width == 1280
+    health = [e.ingest_health for e in events if e.WhichOneof("payload") == "ingest_health"]
+    assert len(health) >= 5
+    steady = health[len(health) // 2]
+    assert 25 <= steady.fps <= 35
+    assert 1_500_000 <= steady.bitrate_bps <= 5_000_000
+    assert 1.5 <= steady.keyframe_interval_s <= 2.5  # -g 60 at 30 fps
     ended = next(e for e in events if e.WhichOneof("payload") == "stream_ended")
     assert ended.stream_ended.reason == ev.END_REASON_PUBLISHER_STOPPED
     assert ended.stream_ended.bytes_in > 1_000_000
