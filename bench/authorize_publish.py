@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
