@@ -170,6 +170,40 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
         }
 
 
+def run_ceiling(args: argparse.Namespace) -> dict[str, float]:
+    """The same load against a servicer that does no work at all."""
+    import subprocess
+
+    from bench._control import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "grpc_ceiling_server.py"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        target = f"127.0.0.1:{port}"
+        asyncio.run(load(target, "x", ["k"], 2.0, args.concurrency, args.channels, 0.0))
+        rates, p99s = [], []
+        for _ in range(args.runs):
+            count, latencies, _ = asyncio.run(
+                load(target, "x", ["k"], args.duration, args.concurrency, args.channels, 0.0)
+            )
+            rates.append(count / args.duration)
+            p99s.append(percentile(latencies, 99) * 1000)
+        return {"rate": median(rates), "p99": median(p99s)}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
@@ -188,6 +222,11 @@ def main() -> None:
     print(f"command: {' '.join(sys.argv)}")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results = {b: run_backend(b, args) for b in backends}
+    ceiling = run_ceiling(args)
+    print(
+        f"ceiling (grpc.aio servicer doing nothing, same load): {ceiling['rate']:,.0f} "
+        f"calls/s, p99 {ceiling['p99']:.2f} ms"
+    )
     for backend, r in results.items():
         print(
             f"{backend}: median of {args.runs} runs: {r['rate']:,.0f} decisions/s, "
@@ -205,6 +244,8 @@ def main() -> None:
                     b: {"value": round(r["rate"]), "p99_ms": round(r["p99"], 2)}
                     for b, r in results.items()
                 },
+                "ceiling": round(ceiling["rate"]),
+                "ratio": round(last["rate"] / ceiling["rate"], 3),
             }
         )
     )

@@ -1,4 +1,9 @@
-"""FastAPI dependencies: settings, the per-request session, the caller, pagination."""
+"""FastAPI dependencies: settings, the per-request session, the caller, pagination.
+
+Every dependency is `async def`, even the trivial ones: FastAPI runs plain `def`
+dependencies on a worker thread, and a thread hop per dependency per request cost more
+than everything else a list request does.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from control_plane.hot_cache import HotPathCache
 from control_plane.settings import ControlPlaneSettings
 
 
-def get_settings(request: Request) -> ControlPlaneSettings:
+async def get_settings(request: Request) -> ControlPlaneSettings:
     settings: ControlPlaneSettings = request.app.state.settings
     return settings
 
@@ -27,7 +32,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_hot_cache(request: Request) -> HotPathCache:
+async def get_hot_cache(request: Request) -> HotPathCache:
     cache: HotPathCache = request.app.state.hot_cache
     return cache
 
@@ -62,7 +67,7 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=64, description="next_cursor of the previous page")
