@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import pytest_asyncio
@@ -36,6 +37,7 @@ class Platform:
     api: httpx.AsyncClient
     edge: EdgeSidecar
     state_dir: Path
+    control_grpc: grpc.aio.Server
 
     @property
     def rtmp_base(self) -> str:
@@ -109,7 +111,9 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
             )
             await edge.start()
             try:
-                yield Platform(api=api, edge=edge, state_dir=tmp_path / "edge")
+                yield Platform(
+                    api=api, edge=edge, state_dir=tmp_path / "edge", control_grpc=grpc_server
+                )
             finally:
                 await edge.stop()
         finally:
