@@ -116,3 +116,19 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A database URL for a benchmark: a temporary SQLite file, BENCH_POSTGRES_URL, or a
+    throwaway PostgreSQL server from the test harness."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite+aiosqlite:///{tmp}/bench.db"
+    elif os.environ.get("BENCH_POSTGRES_URL"):
+        yield os.environ["BENCH_POSTGRES_URL"]
+    else:
+        from tests.harness.postgres import running_postgres
+
+        with running_postgres() as url:
+            yield url

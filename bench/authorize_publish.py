@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import random
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -32,6 +28,7 @@ from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from bench._control import (
     control_process,
+    database,
     enrollment_token,
     median,
     percentile,
@@ -99,20 +96,6 @@ async def load(
     for channel in chans:
         await channel.close()
     return len(latencies), latencies, allowed
-
-
-@contextlib.contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite+aiosqlite:///{tmp}/bench.db"
-    elif os.environ.get("BENCH_POSTGRES_URL"):
-        yield os.environ["BENCH_POSTGRES_URL"]
-    else:
-        from tests.harness.postgres import running_postgres
-
-        with running_postgres() as url:
-            yield url
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:

@@ -9,15 +9,11 @@ the load comes from wrk (Debian package `wrk`) with keep-alive connections.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,7 +21,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._control import control_process, median, seed_streams
+from bench._control import control_process, database, median, seed_streams
 
 
 def parse_wrk(output: str) -> tuple[float, float]:
@@ -34,20 +30,6 @@ def parse_wrk(output: str) -> tuple[float, float]:
     assert p99 is not None, output
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     return rate, float(p99.group(1)) * scale
-
-
-@contextlib.contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite+aiosqlite:///{tmp}/bench.db"
-    elif os.environ.get("BENCH_POSTGRES_URL"):
-        yield os.environ["BENCH_POSTGRES_URL"]
-    else:
-        from tests.harness.postgres import running_postgres
-
-        with running_postgres() as url:
-            yield url
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
