@@ -7,6 +7,8 @@ import asyncio
 
 import httpx
 import pytest
+from tidecast.common.v1 import common_pb2
+from tidecast.events.v1 import events_pb2 as ev
 
 from tests.e2e.conftest import Platform, needs_ffmpeg
 from tests.e2e.media import fetch_playlist, publisher, wait_for_playlist
@@ -53,6 +55,18 @@ async def test_heartbeats_report_streams_viewers_and_bandwidth(platform: Platfor
         metrics = (await viewer.get(f"{admin}/metrics")).text
         assert "tidecast_edge_streams 1.0" in metrics
         assert "tidecast_edge_bytes_out" in metrics
+
+    assert platform.edge.spool is not None
+    events = []
+    for record in platform.edge.spool.read(100_000):
+        event = ev.Event()
+        event.ParseFromString(record.payload)
+        events.append(event)
+    viewers = [e for e in events if e.WhichOneof("payload") == "viewer_started"]
+    assert len(viewers) == 1
+    assert viewers[0].tenant_id == tenant and viewers[0].stream_id == stream["id"]
+    assert viewers[0].viewer_started.protocol == common_pb2.MEDIA_PROTOCOL_HLS
+    assert viewers[0].viewer_started.client_ip_hash and "127.0.0.1" not in str(viewers[0])
 
 
 @pytest.mark.asyncio
