@@ -13,6 +13,7 @@ from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
+from control_plane.db.lazy_session import LazySession
 from control_plane.edges.models import NodeState
 from control_plane.edges.service import EdgeRegistryService, NodeLoad, NodeRegistration
 from control_plane.errors import (
@@ -90,9 +91,9 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
     ) -> Resp:
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        session = self._sessions()
+        session = LazySession(self._sessions)
         try:
-            return await body(session)
+            return await body(session.as_session())
         except ControlPlaneError as exc:
             code = next(
                 (c for cls, c in GRPC_CODE_BY_ERROR.items() if isinstance(exc, cls)),
@@ -101,10 +102,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
             await context.abort(code, exc.message)
             raise  # abort raises; this keeps type checkers satisfied
         finally:
-            # Decisions answered from the hot cache never touch the session; closing an
-            # unused one would cost more than the decision itself.
-            if session.in_transaction():
-                await session.close()
+            await session.close()
             self._latency(rpc, code.name).observe(time.perf_counter() - started)
 
     async def _node(self, session: AsyncSession, context: Context) -> NodeAuth:
