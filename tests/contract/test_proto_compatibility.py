@@ -1,125 +1,178 @@
-"""Proto contracts only grow: no field, value or RPC removed, renumbered or retyped."""
+"""Proto contracts only grow. Against the checked-in snapshot, no message, field, enum
+value, service or RPC may be removed, renumbered, retyped or relabelled; and the snapshot
+must record everything the contracts have, so that every addition is guarded from then on.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
-import re
-from pathlib import Path
 from typing import Any
 
-from tests.contract.proto_descriptors import PROTO_ROOT, SNAPSHOT, describe
+from tests.contract.proto_descriptors import SNAPSHOT, describe
+
+UPDATE_HINT = "run scripts/update-proto-snapshot and commit tests/contract/proto_snapshot.json"
 
 
 def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    problems = []
+    """What ``new`` breaks of ``old``; additions break nothing."""
+    problems: list[str] = []
     for name, fields in old["messages"].items():
         current = new["messages"].get(name)
         if current is None:
             problems.append(f"message {name} removed")
             continue
-        numbers = {f["number"]: field for field, f in current.items()}
+        by_number = {spec["number"]: field for field, spec in current.items()}
         for field, spec in fields.items():
             now = current.get(field)
             if now is None:
-                problems.append(f"{name}.{field} (#{spec['number']}) removed")
-            elif now["number"] != spec["number"]:
-                problems.append(f"{name}.{field} renumbered {spec['number']} -> {now['number']}")
-            elif (now["type"], now["label"]) != (spec["type"], spec["label"]):
-                problems.append(f"{name}.{field} changed type or label")
-            reuse = numbers.get(spec["number"])
-            if reuse is not None and reuse != field:
-                problems.append(f"{name} field number {spec['number']} reused by {reuse}")
+                problems.append(f"field {name}.{field} (#{spec['number']}) removed")
+                reuse = by_number.get(spec["number"])
+                if reuse is not None:
+                    problems.append(f"field number {name} #{spec['number']} reused by {reuse}")
+                continue
+            for key in ("number", "type", "label", "oneof"):
+                if now[key] != spec[key]:
+                    problems.append(
+                        f"field {name}.{field} changed {key}: {spec[key]!r} -> {now[key]!r}"
+                    )
     for name, values in old["enums"].items():
-        current = new["enums"].get(name, {})
+        current = new["enums"].get(name)
+        if current is None:
+            problems.append(f"enum {name} removed")
+            continue
         for value, number in values.items():
-            if current.get(value) != number:
-                problems.append(f"enum {name}.{value} removed or renumbered")
+            if value not in current:
+                problems.append(f"enum value {name}.{value} (= {number}) removed")
+            elif current[value] != number:
+                problems.append(
+                    f"enum value {name}.{value} renumbered {number} -> {current[value]}"
+                )
     for name, methods in old["services"].items():
-        current = new["services"].get(name, {})
+        current = new["services"].get(name)
+        if current is None:
+            problems.append(f"service {name} removed")
+            continue
         for method, spec in methods.items():
-            if current.get(method) != spec:
-                problems.append(f"rpc {name}.{method} removed or changed")
+            if method not in current:
+                problems.append(f"rpc {name}.{method} removed")
+            elif current[method] != spec:
+                problems.append(f"rpc {name}.{method} changed: {spec} -> {current[method]}")
     return problems
 
 
-def test_no_breaking_change_against_the_checked_in_snapshot() -> None:
-    problems = breaking_changes(json.loads(SNAPSHOT.read_text()), describe())
-    assert not problems, "breaking proto changes (add a v2 instead):\n" + "\n".join(problems)
-
-
-def test_the_snapshot_records_everything_that_exists() -> None:
-    recorded, current = json.loads(SNAPSHOT.read_text()), describe()
-    assert recorded == current, "run scripts/update-proto-snapshot and commit the snapshot"
-
-
-def test_the_checker_catches_removal_renumbering_and_reuse() -> None:
-    old = {"messages": {"m.M": {"a": {"number": 1, "type": "9", "label": "singular",
-                                      "oneof": ""}}},
-           "enums": {"m.E": {"E_X": 1}}, "services": {"m.S": {"Do": {"input": "m.M",
-                                                                     "output": "m.M"}}}}
-    removed = {"messages": {"m.M": {}}, "enums": {"m.E": {}}, "services": {"m.S": {}}}
-    assert len(breaking_changes(old, removed)) == 3
-    renumbered = {"messages": {"m.M": {"a": {"number": 2, "type": "9", "label": "singular",
-                                             "oneof": ""},
-                                       "b": {"number": 1, "type": "9", "label": "singular",
-                                             "oneof": ""}}},
-                  "enums": old["enums"], "services": old["services"]}
-    problems = breaking_changes(old, renumbered)
-    assert any("renumbered" in p for p in problems) and any("reused" in p for p in problems)
-
-
-def _compiled_with_comments(tmp_path: Path) -> Any:
-    import grpc_tools
-    from google.protobuf import descriptor_pb2
-    from grpc_tools import protoc  # type: ignore[import-untyped]
-
-    out = tmp_path / "contracts.pb"
-    sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", "--include_source_info",
-                        "--include_imports", f"--descriptor_set_out={out}", *sources])
-    assert code == 0
-    files = descriptor_pb2.FileDescriptorSet()
-    files.ParseFromString(out.read_bytes())
-    return [f for f in files.file if f.name.startswith("tidecast/")]
-
-
-def test_every_service_rpc_message_field_and_enum_value_is_documented(
-    tmp_path: Path,
-) -> None:
-    undocumented = []
-    for file in _compiled_with_comments(tmp_path):
-        comments = {tuple(loc.path): loc.leading_comments.strip()
-                    for loc in file.source_code_info.location}
-
-        def need(path: tuple[int, ...], what: str, file_name: str = file.name,
-                 comments: dict[tuple[int, ...], str] = comments) -> None:
-            if not comments.get(path):
-                undocumented.append(f"{file_name}: {what}")
-
-        for i, message in enumerate(file.message_type):
-            need((4, i), f"message {message.name}")
-            for j, field in enumerate(message.field):
-                need((4, i, 2, j), f"field {message.name}.{field.name}")
-        for i, enum in enumerate(file.enum_type):
-            need((5, i), f"enum {enum.name}")
-            for j, value in enumerate(enum.value):
-                need((5, i, 2, j), f"enum value {value.name}")
-        for i, service in enumerate(file.service):
-            need((6, i), f"service {service.name}")
-            for j, method in enumerate(service.method):
-                need((6, i, 2, j), f"rpc {service.name}.{method.name}")
-    assert not undocumented, "undocumented:\n" + "\n".join(undocumented)
-
-
-def test_proto_files_import_only_downward() -> None:
-    """common imports nothing of ours; edge and events may import common, not each other."""
-    for path in PROTO_ROOT.rglob("*.proto"):
-        area = path.relative_to(PROTO_ROOT).parts[1]
-        for imported in re.findall(r'^import "([^"]+)";', path.read_text(), re.MULTILINE):
-            if imported.startswith("google/protobuf/"):
+def unrecorded(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What ``new`` has that the snapshot ``old`` does not record."""
+    missing: list[str] = []
+    for kind, what in (("messages", "field"), ("enums", "enum value"), ("services", "rpc")):
+        for name, members in new[kind].items():
+            recorded = old[kind].get(name)
+            if recorded is None:
+                missing.append(f"{kind[:-1]} {name}")
                 continue
-            parts = imported.split("/")
-            assert parts[0] == "tidecast", imported
-            allowed = {area} | ({"common"} if area != "common" else set())
-            assert parts[1] in allowed, f"{path.name} imports {imported}"
+            missing += [f"{what} {name}.{member}" for member in members if member not in recorded]
+    return missing
+
+
+def _snapshot() -> dict[str, Any]:
+    assert SNAPSHOT.exists(), f"{SNAPSHOT.name} is missing: {UPDATE_HINT}"
+    snapshot: dict[str, Any] = json.loads(SNAPSHOT.read_text())
+    return snapshot
+
+
+def test_no_contract_in_the_snapshot_was_broken() -> None:
+    problems = breaking_changes(_snapshot(), describe())
+    assert not problems, (
+        "breaking proto changes against tests/contract/proto_snapshot.json (add new fields, "
+        "values or RPCs, or a new package version, instead):\n  " + "\n  ".join(problems)
+    )
+
+
+def test_the_snapshot_records_every_current_contract() -> None:
+    missing = unrecorded(_snapshot(), describe())
+    assert not missing, f"the proto snapshot is out of date ({UPDATE_HINT}):\n  " + "\n  ".join(
+        missing
+    )
+
+
+def test_the_contracts_are_found() -> None:
+    current = describe()
+    assert "tidecast.edge.v1.EdgeControl" in current["services"]
+    assert "tidecast.events.v1.EventIngress" in current["services"]
+    assert any(name.startswith("tidecast.common.v1.") for name in current["messages"])
+
+
+_BASE: dict[str, Any] = {
+    "messages": {
+        "t.M": {
+            "a": {"number": 1, "type": "string", "label": "singular", "oneof": ""},
+            "b": {"number": 2, "type": "t.E", "label": "repeated", "oneof": ""},
+        }
+    },
+    "enums": {"t.E": {"E_UNSPECIFIED": 0, "E_X": 1}},
+    "services": {
+        "t.S": {
+            "Do": {
+                "input": "t.M",
+                "output": "t.M",
+                "client_streaming": False,
+                "server_streaming": False,
+            }
+        }
+    },
+}
+
+
+def _changed(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(_BASE)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return changed
+
+
+def test_additions_break_nothing_but_must_be_recorded() -> None:
+    grown = copy.deepcopy(_BASE)
+    grown["messages"]["t.M"]["c"] = {"number": 3, "type": "int64", "label": "optional", "oneof": ""}
+    grown["messages"]["t.N"] = {}
+    grown["enums"]["t.E"]["E_Y"] = 2
+    grown["services"]["t.S"]["Other"] = grown["services"]["t.S"]["Do"]
+    assert breaking_changes(_BASE, grown) == []
+    assert sorted(unrecorded(_BASE, grown)) == [
+        "enum value t.E.E_Y",
+        "field t.M.c",
+        "message t.N",
+        "rpc t.S.Other",
+    ]
+    assert unrecorded(_BASE, _BASE) == []
+
+
+def test_removals_renumbering_retyping_and_relabelling_are_caught() -> None:
+    field_a = ("messages", "t.M", "a")
+    cases = {
+        "message t.M removed": _changed(("messages", "t.M"), None),
+        "field t.M.a (#1) removed": _changed(field_a, None),
+        "field t.M.a changed number": _changed((*field_a, "number"), 7),
+        "field t.M.a changed type": _changed((*field_a, "type"), "bytes"),
+        "field t.M.a changed label": _changed((*field_a, "label"), "repeated"),
+        "field t.M.a changed oneof": _changed((*field_a, "oneof"), "choice"),
+        "enum t.E removed": _changed(("enums", "t.E"), None),
+        "enum value t.E.E_X (= 1) removed": _changed(("enums", "t.E", "E_X"), None),
+        "enum value t.E.E_X renumbered": _changed(("enums", "t.E", "E_X"), 5),
+        "service t.S removed": _changed(("services", "t.S"), None),
+        "rpc t.S.Do removed": _changed(("services", "t.S", "Do"), None),
+        "rpc t.S.Do changed": _changed(("services", "t.S", "Do", "server_streaming"), True),
+    }
+    for expected, new in cases.items():
+        problems = breaking_changes(_BASE, new)
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+
+
+def test_a_removed_field_number_taken_by_another_field_is_named() -> None:
+    new = _changed(("messages", "t.M", "a"), None)
+    new["messages"]["t.M"]["renamed"] = dict(_BASE["messages"]["t.M"]["a"])
+    assert "field number t.M #1 reused by renamed" in breaking_changes(_BASE, new)
