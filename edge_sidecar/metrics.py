@@ -45,6 +45,11 @@ class EdgeMetrics:
             "Events in the spool not yet acknowledged",
             registry=self.registry,
         )
+        self.spool_dropped_samples = Gauge(
+            "tidecast_edge_spool_dropped_samples",
+            "Health samples dropped to keep the spool within its disk budget",
+            registry=self.registry,
+        )
         self.heartbeat_failures = Counter(
             "tidecast_edge_heartbeat_failures_total",
             "Heartbeats that did not reach the control plane",

@@ -3,10 +3,16 @@
 Events are appended as they happen and survive a sidecar restart; a shipper reads them in
 order and acknowledges what the data plane has taken. Records are framed as
 
-    length (u32 BE) | crc32 of payload (u32 BE) | class (u8) | payload
+    length (u32 BE) | crc32 of payload (u32 BE) | class (u8) | sequence (u64 BE) | payload
 
 in segment files named by the sequence number of their first record. A torn record at
 the tail (a crash mid-write) is cut off when the spool is reopened.
+
+The spool has a disk budget. When it is exceeded, the oldest segments are rewritten
+without their health samples (`RecordClass.SAMPLE`), oldest first; lifecycle and viewer
+events (`RecordClass.KEEP`) are never dropped, even if that means going over budget.
+Sequence numbers are stored in each record, so dropping samples never renumbers what
+remains and acknowledgements stay valid.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-_HEADER = struct.Struct(">IIB")
+_HEADER = struct.Struct(">IIBQ")
 _SUFFIX = ".log"
 _ACK_FILE = "acked"
 MAX_RECORD_BYTES = 1024 * 1024
@@ -44,13 +50,25 @@ class SpooledRecord:
 
 
 class EventSpool:
-    def __init__(self, directory: Path, *, segment_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = 4 * 1024 * 1024,
+        max_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self._dir = directory
         self._segment_bytes = segment_bytes
+        self._max_bytes = max_bytes
         self._dir.mkdir(parents=True, exist_ok=True)
         self._acked = self._read_ack()
         self._next_sequence = self._recover()
         self._file = self._open_segment_for_append()
+        self._disk_bytes = self._measure_disk()
+        #: Health samples dropped to stay within the disk budget, since this spool opened.
+        self.dropped_samples = 0
+        #: Times the budget was exceeded with nothing left that may be dropped.
+        self.over_budget = 0
 
     # -- writing ----------------------------------------------------------------------
 
@@ -60,11 +78,16 @@ class EventSpool:
         if self._file.tell() >= self._segment_bytes:
             self._file.close()
             self._file = self._new_segment(self._next_sequence)
-        header = _HEADER.pack(len(payload), zlib.crc32(payload), int(record_class))
-        self._file.write(header + payload)
-        self._file.flush()
         sequence = self._next_sequence
+        record = (
+            _HEADER.pack(len(payload), zlib.crc32(payload), int(record_class), sequence) + payload
+        )
+        self._file.write(record)
+        self._file.flush()
         self._next_sequence += 1
+        self._disk_bytes += len(record)
+        if self._disk_bytes > self._max_bytes:
+            self._enforce_budget()
         return sequence
 
     def sync(self) -> None:
@@ -86,6 +109,7 @@ class EventSpool:
         return self._next_sequence
 
     def pending(self) -> int:
+        """Sequence numbers not yet acknowledged (dropped samples included)."""
         return self._next_sequence - self._acked
 
     def read(self, max_records: int) -> list[SpooledRecord]:
@@ -109,12 +133,55 @@ class EventSpool:
         for index, (start, path) in enumerate(segments[:-1]):
             next_start = segments[index + 1][0]
             if next_start <= self._acked and start < self._acked:
+                self._disk_bytes -= path.stat().st_size
                 path.unlink(missing_ok=True)
 
     def disk_bytes(self) -> int:
-        return sum(path.stat().st_size for _, path in self._segments())
+        return self._disk_bytes
 
     # -- internals --------------------------------------------------------------------
+
+    def _enforce_budget(self) -> None:
+        """Rewrites the oldest closed segments without health samples until within budget."""
+        current = Path(self._file.name)
+        for _start, path in self._segments():
+            if self._disk_bytes <= self._max_bytes:
+                return
+            if path == current:
+                break
+            records = list(_parse(path.read_bytes()))
+            kept = [r for r, _ in records if r.record_class is RecordClass.KEEP]
+            dropped = sum(
+                1
+                for r, _ in records
+                if r.record_class is RecordClass.SAMPLE and r.sequence >= self._acked
+            )
+            if len(kept) == len(records):
+                continue
+            before = path.stat().st_size
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as handle:
+                for record in kept:
+                    handle.write(
+                        _HEADER.pack(
+                            len(record.payload),
+                            zlib.crc32(record.payload),
+                            int(record.record_class),
+                            record.sequence,
+                        )
+                    )
+                    handle.write(record.payload)
+            tmp.replace(path)
+            self._disk_bytes -= before - path.stat().st_size
+            self.dropped_samples += dropped
+            logger.warning(
+                "spool over its %d-byte budget: dropped %d health samples from %s",
+                self._max_bytes,
+                dropped,
+                path.name,
+            )
+        if self._disk_bytes > self._max_bytes:
+            self.over_budget += 1
 
     def _segments(self) -> list[tuple[int, Path]]:
         found = []
@@ -124,6 +191,9 @@ class EventSpool:
             except ValueError:
                 continue
         return sorted(found)
+
+    def _measure_disk(self) -> int:
+        return sum(path.stat().st_size for _, path in self._segments())
 
     def _new_segment(self, first_sequence: int) -> io.BufferedWriter:
         return open(self._dir / f"{first_sequence:020d}{_SUFFIX}", "ab")
@@ -147,33 +217,33 @@ class EventSpool:
         if not segments:
             return self._acked
         start, path = segments[-1]
-        sequence, valid_bytes = start, 0
+        next_sequence, valid_bytes = start, 0
         data = path.read_bytes()
-        for _record, end in _parse(data, start):
-            sequence += 1
+        for record, end in _parse(data):
+            next_sequence = record.sequence + 1
             valid_bytes = end
         if valid_bytes < len(data):
             logger.warning("spool %s: cutting %d torn bytes", path.name, len(data) - valid_bytes)
             with open(path, "r+b") as handle:
                 handle.truncate(valid_bytes)
-        return max(sequence, self._acked)
+        return max(next_sequence, self._acked)
 
     def _iter_from(self, first: int) -> Iterator[SpooledRecord]:
         self._file.flush()
         segments = self._segments()
-        for index, (start, path) in enumerate(segments):
+        for index, (_start, path) in enumerate(segments):
             next_start = segments[index + 1][0] if index + 1 < len(segments) else None
             if next_start is not None and next_start <= first:
                 continue
-            for record, _end in _parse(path.read_bytes(), start):
+            for record, _end in _parse(path.read_bytes()):
                 if record.sequence >= first:
                     yield record
 
 
-def _parse(data: bytes, first_sequence: int) -> Iterator[tuple[SpooledRecord, int]]:
-    offset, sequence = 0, first_sequence
+def _parse(data: bytes) -> Iterator[tuple[SpooledRecord, int]]:
+    offset = 0
     while offset + _HEADER.size <= len(data):
-        length, crc, record_class = _HEADER.unpack_from(data, offset)
+        length, crc, record_class, sequence = _HEADER.unpack_from(data, offset)
         end = offset + _HEADER.size + length
         if length > MAX_RECORD_BYTES or end > len(data):
             return
@@ -181,4 +251,4 @@ def _parse(data: bytes, first_sequence: int) -> Iterator[tuple[SpooledRecord, in
         if zlib.crc32(payload) != crc or record_class not in (0, 1):
             return
         yield SpooledRecord(sequence, RecordClass(record_class), payload), end
-        offset, sequence = end, sequence + 1
+        offset = end

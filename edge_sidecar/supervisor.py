@@ -88,7 +88,7 @@ class EdgeSidecar:
         settings = self.settings
         self.node = await self.enroll_if_needed()
         self.control.set_credential(self.node.credential)
-        self.spool = EventSpool(settings.state_dir / "spool")
+        self.spool = EventSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
         self.hooks = SidecarHooks(
             self.control,
             self.spool,
@@ -135,11 +135,14 @@ class EdgeSidecar:
         )
         pending = self.spool.pending() if self.spool else 0
         self.metrics.spool_pending.set(pending)
+        if self.spool is not None:
+            self.metrics.spool_dropped_samples.set(self.spool.dropped_samples)
         return {
             "status": "ok" if self.engine is not None else "starting",
             "node_id": self.node.node_id if self.node else None,
             "control_plane_reachable": control_ok,
             "spool_pending_events": pending,
+            "spool_dropped_samples": self.spool.dropped_samples if self.spool else 0,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
         }
 

@@ -60,3 +60,48 @@ def test_oversized_event_is_refused(tmp_path: Path) -> None:
         spool.append(bytes(2 * 1024 * 1024))
     assert spool.pending() == 0
     spool.close()
+
+
+def test_over_budget_drops_oldest_health_samples_but_keeps_lifecycle_events(
+    tmp_path: Path,
+) -> None:
+    spool = EventSpool(tmp_path, segment_bytes=1000, max_bytes=3000)
+    kinds: dict[int, RecordClass] = {}
+    for i in range(60):
+        record_class = RecordClass.KEEP if i % 5 == 0 else RecordClass.SAMPLE
+        kinds[spool.append(bytes(80) + bytes([i]), record_class)] = record_class
+    assert spool.disk_bytes() <= 3000
+    assert spool.dropped_samples > 0
+    survivors = spool.read(1000)
+    sequences = [r.sequence for r in survivors]
+    assert sequences == sorted(sequences)
+    kept = {s for s, c in kinds.items() if c is RecordClass.KEEP}
+    assert kept <= set(sequences), "a lifecycle event was dropped"
+    # The newest samples survive: dropping starts with the oldest segments.
+    assert max(sequences) == 59
+    assert len(survivors) + spool.dropped_samples == 60
+    spool.close()
+
+
+def test_only_keep_records_may_exceed_the_budget(tmp_path: Path) -> None:
+    spool = EventSpool(tmp_path, segment_bytes=500, max_bytes=1000)
+    for i in range(40):
+        spool.append(bytes(60) + bytes([i]), RecordClass.KEEP)
+    assert spool.dropped_samples == 0
+    assert spool.over_budget > 0
+    assert len(spool.read(100)) == 40
+    spool.close()
+
+
+def test_sequences_survive_dropping_and_reopening(tmp_path: Path) -> None:
+    spool = EventSpool(tmp_path, segment_bytes=400, max_bytes=900)
+    for i in range(30):
+        spool.append(bytes(50), RecordClass.SAMPLE if i % 2 else RecordClass.KEEP)
+    spool.ack(10)
+    spool.close()
+    reopened = EventSpool(tmp_path, segment_bytes=400, max_bytes=900)
+    assert reopened.next_sequence == 30
+    records = reopened.read(100)
+    assert all(r.sequence >= 10 for r in records)
+    assert reopened.append(b"x") == 30
+    reopened.close()
