@@ -2,11 +2,11 @@
 
 Edges ask far more often than anyone changes a stream, a tenant or a node, so decisions
 are answered from memory. Every write that can change a decision or a caller's rights (stream
-update, key rotation, delete, tenant status, node drain or revoke, token revoke, member
-changes) clears the cache in the same
-process at once; `ttl_s` bounds how stale another replica of the control plane can be.
-Liveness ("already live on another node") comes from heartbeats and is only as fresh as
-they are anyway.
+update, key rotation, delete, tenant status, node drain or revoke, cluster delete, token
+revoke, member changes) clears the cache in the same process at once; `ttl_s` bounds how
+stale another replica of the control plane can be. Liveness ("already live on another
+node") comes from heartbeats, which the cache does not follow, so decisions that depend on
+another node's liveness are read fresh (see StreamService.authorize_publish).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.auth.models import ApiToken, Membership, RefreshToken, User
@@ -70,6 +71,16 @@ class RefreshTokenRepository:
             select(RefreshToken).where(RefreshToken.token_hash == token_hash)
         )
         return result.scalar_one_or_none()
+
+    async def consume(self, token_id: str, now: datetime) -> bool:
+        """Marks the token used; False when it already was. The condition sits in the
+        UPDATE itself so two concurrent uses cannot both win."""
+        result = await self._session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
 
     async def revoke_all_for_user(self, user_id: str, now: datetime) -> None:
         await self._session.execute(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.auth.models import ApiToken, Membership, RefreshToken, User
@@ -72,8 +73,12 @@ class AuthService:
         user = User(
             id=new_id(), email=email, password_hash=password_hash, is_platform_admin=platform_admin
         )
-        await self._users.add(user)
-        await self._session.commit()
+        try:
+            await self._users.add(user)
+            await self._session.commit()
+        except IntegrityError as exc:  # created concurrently with the same email
+            await self._session.rollback()
+            raise ConflictError("a user with this email exists") from exc
         return user
 
     async def add_member(
@@ -81,17 +86,21 @@ class AuthService:
     ) -> tuple[User, Membership]:
         email = email.strip().lower()
         user = await self._users.get_by_email(email)
-        if user is None:
-            if not password:
-                raise NotFoundError("no user has this email; give a password to create one")
-            password_hash = await asyncio.to_thread(hash_password, password)
-            user = User(id=new_id(), email=email, password_hash=password_hash)
-            await self._users.add(user)
-        if await self._users.get_membership(tenant_id, user.id) is not None:
-            raise ConflictError("this user is already a member of the tenant")
-        membership = Membership(user_id=user.id, tenant_id=tenant_id, role=role.value)
-        await self._users.add_membership(membership)
-        await self._session.commit()
+        try:
+            if user is None:
+                if not password:
+                    raise NotFoundError("no user has this email; give a password to create one")
+                password_hash = await asyncio.to_thread(hash_password, password)
+                user = User(id=new_id(), email=email, password_hash=password_hash)
+                await self._users.add(user)
+            if await self._users.get_membership(tenant_id, user.id) is not None:
+                raise ConflictError("this user is already a member of the tenant")
+            membership = Membership(user_id=user.id, tenant_id=tenant_id, role=role.value)
+            await self._users.add_membership(membership)
+            await self._session.commit()
+        except IntegrityError as exc:  # the same user or membership was added concurrently
+            await self._session.rollback()
+            raise ConflictError("this user is already a member of the tenant") from exc
         self._cache.clear()
         return user, membership
 
@@ -129,12 +138,11 @@ class AuthService:
         stored = await self._refresh.get_by_hash(hash_secret(refresh_token))
         if stored is None or stored.expires_at <= now:
             raise AuthenticationError("invalid or expired refresh token")
-        if stored.revoked_at is not None:
+        if stored.revoked_at is not None or not await self._refresh.consume(stored.id, now):
             # A refresh token used twice was probably stolen: end every session of the user.
             await self._refresh.revoke_all_for_user(stored.user_id, now)
             await self._session.commit()
             raise AuthenticationError("refresh token already used")
-        stored.revoked_at = now
         pair = await self._issue_pair(stored.user_id)
         await self._session.commit()
         return pair

@@ -91,10 +91,14 @@ async def get_cluster(
 
 @router.delete("/v1/clusters/{cluster_id}", status_code=204, operation_id="delete_cluster")
 async def delete_cluster(
-    cluster_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    cluster_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: HotCacheDep,
 ) -> None:
     principal.require_platform_admin()
-    await EdgeRegistryService(session, settings).delete_cluster(cluster_id)
+    await EdgeRegistryService(session, settings, cache).delete_cluster(cluster_id)
 
 
 @router.post(

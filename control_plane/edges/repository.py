@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.edges.models import Cluster, EnrollmentToken, Node
@@ -50,6 +52,15 @@ class EnrollmentTokenRepository:
             .with_for_update()
         )
         return result.scalar_one_or_none()
+
+    async def consume(self, token_id: str, node_id: str, now: datetime) -> bool:
+        """Marks the token used by `node_id`; False when another use got there first."""
+        result = await self._session.execute(
+            update(EnrollmentToken)
+            .where(EnrollmentToken.id == token_id, EnrollmentToken.used_at.is_(None))
+            .values(used_at=now, used_by_node_id=node_id)
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
 
 
 class NodeRepository:

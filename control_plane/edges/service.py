@@ -79,8 +79,12 @@ class EdgeRegistryService:
         if await self._clusters.get_by_name(name) is not None:
             raise ConflictError("a cluster with this name exists")
         cluster = Cluster(id=new_id(), name=name, region=region)
-        await self._clusters.add(cluster)
-        await self._session.commit()
+        try:
+            await self._clusters.add(cluster)
+            await self._session.commit()
+        except IntegrityError as exc:  # created concurrently under the same name
+            await self._session.rollback()
+            raise ConflictError("a cluster with this name exists") from exc
         return cluster
 
     async def get_cluster(self, cluster_id: str) -> Cluster:
@@ -96,6 +100,7 @@ class EdgeRegistryService:
         cluster = await self.get_cluster(cluster_id)
         await self._clusters.delete(cluster)
         await self._session.commit()
+        self._cache.clear()  # its nodes' credentials went with it
 
     async def create_enrollment_token(self, cluster_id: str, ttl_s: int) -> tuple[str, datetime]:
         if ttl_s > self._settings.enrollment_token_max_ttl_s:
@@ -145,15 +150,19 @@ class EdgeRegistryService:
         return node
 
     async def enroll(self, enrollment_token: str, registration: NodeRegistration) -> EnrolledNode:
-        """Spends a one-shot token. The row lock (PostgreSQL) and the used_at check in the
-        same transaction stop two nodes from enrolling with one token."""
+        """Spends a one-shot token. The row lock (PostgreSQL) and the conditional update
+        (every backend, SQLite has no row locks) stop two nodes from enrolling with one
+        token."""
         now = utcnow()
         token = await self._tokens.get_by_hash_for_update(hash_secret(enrollment_token))
         if token is None or token.used_at is not None or token.expires_at <= now:
             raise AuthenticationError("invalid, used or expired enrollment token")
+        node_id = new_id()
+        if not await self._tokens.consume(token.id, node_id, now):
+            raise AuthenticationError("invalid, used or expired enrollment token")
         credential = new_secret("nc", 32)
         node = Node(
-            id=new_id(),
+            id=node_id,
             cluster_id=token.cluster_id,
             hostname=registration.hostname,
             region=registration.region,
@@ -167,8 +176,6 @@ class EdgeRegistryService:
             state=NodeState.ACTIVE,
             enrolled_at=now,
         )
-        token.used_at = now
-        token.used_by_node_id = node.id
         try:
             await self._nodes.add(node)
             await self._session.commit()

@@ -164,7 +164,10 @@ class StreamService:
         now = utcnow()
         key_hash = hash_secret(stream_key)
         hit, row = self._cache.publish.get(key_hash)
-        if not hit:
+        if not hit or (row is not None and row.live_node_id not in (None, node_id)):
+            # Whether another node still holds the stream depends on its latest heartbeat,
+            # which the cache does not follow, so that case is read fresh (it is rare: a
+            # broadcaster moving, or two pushing one key).
             row = await self._streams.publish_row(key_hash)
             self._cache.publish.put(key_hash, row)
         facts = (

@@ -1,9 +1,24 @@
 """The RTMP chunk stream: a pure incremental reader (bytes in, messages out) and a writer.
 
-The reader applies Set Chunk Size and Abort as soon as it reads them, because the chunks
-that follow in the same buffer already depend on them. Memory is bounded: a message may
-not exceed `max_message_size`, and only `max_partial` messages may be half-assembled at
-once.
+The reader is a small state machine. Between chunks it parses one chunk header; the
+payload bytes of that chunk are then sliced straight out of whatever `feed` got, so each
+payload byte is copied once into its message (twice when the message spans chunks and
+has to be joined), and only a split header (at most 17 bytes) is ever held back.
+
+Set Chunk Size and Abort take effect as soon as they are read, because the chunks that
+follow in the same buffer already depend on them.
+
+Extended timestamps follow what FFmpeg and OBS put on the wire: a header whose 24-bit
+timestamp field is 0xFFFFFF carries a 32-bit value after it, and so does every type 3
+chunk of that chunk stream until a header says otherwise. A type 3 chunk that starts a
+new message takes its value as the new delta. On a type 3 chunk that continues a
+message some encoders leave the value out; there the four bytes are only taken as a
+timestamp when they repeat the message's own value.
+
+Memory is bounded: a message may not declare more than `max_message_size` bytes, at
+most `max_partial` messages may be half-assembled at once, they may hold at most
+`max_buffered` bytes together, and at most `max_chunk_streams` chunk stream ids are
+remembered.
 """
 
 from __future__ import annotations
@@ -13,28 +28,55 @@ from dataclasses import dataclass
 
 from media_plane.protocols.rtmp.errors import RtmpProtocolError
 
+__all__ = [
+    "ABORT",
+    "ACKNOWLEDGEMENT",
+    "AGGREGATE",
+    "AUDIO",
+    "COMMAND_AMF0",
+    "COMMAND_AMF3",
+    "DATA_AMF0",
+    "DATA_AMF3",
+    "DEFAULT_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "SET_CHUNK_SIZE",
+    "SET_PEER_BANDWIDTH",
+    "SHARED_OBJECT_AMF0",
+    "SHARED_OBJECT_AMF3",
+    "USER_CONTROL",
+    "VIDEO",
+    "WINDOW_ACK_SIZE",
+    "ChunkReader",
+    "RtmpMessage",
+    "encode_message",
+]
+
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0x7FFFFFFF
 EXTENDED_TIMESTAMP = 0xFFFFFF
+MAX_CSID = 65599
 
-# Protocol control message types.
+# Protocol control messages.
 SET_CHUNK_SIZE = 1
 ABORT = 2
 ACKNOWLEDGEMENT = 3
 USER_CONTROL = 4
 WINDOW_ACK_SIZE = 5
 SET_PEER_BANDWIDTH = 6
-# Content message types.
+# Content messages.
 AUDIO = 8
 VIDEO = 9
 DATA_AMF3 = 15
+SHARED_OBJECT_AMF3 = 16
 COMMAND_AMF3 = 17
 DATA_AMF0 = 18
+SHARED_OBJECT_AMF0 = 19
 COMMAND_AMF0 = 20
 AGGREGATE = 22
 
 _MESSAGE_HEADER_SIZE = (11, 7, 3, 0)
 _U32 = struct.Struct(">I")
+_MASK32 = 0xFFFFFFFF
 
 
 @dataclass(slots=True)
@@ -44,151 +86,213 @@ class RtmpMessage:
     #: Milliseconds, wrapping at 2^32 as the protocol does.
     timestamp: int
     payload: bytes
+    #: The chunk stream it came on (or goes out on).
     csid: int = 3
 
 
 class _ChunkStream:
+    """What one chunk stream id remembers between chunks."""
+
     __slots__ = (
+        "csid",
+        "delta",
         "extended",
         "length",
+        "partial",
         "parts",
         "received",
         "stream_id",
         "timestamp",
-        "ts_field",
         "type_id",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, csid: int) -> None:
+        self.csid = csid
+        #: The last timestamp field (the extended value when `extended`): the absolute
+        #: timestamp after a type 0 header, the delta after types 1 and 2.
+        self.delta = 0
+        self.extended = False
         self.timestamp = 0
-        self.ts_field = 0
         self.length = 0
         self.type_id = 0
         self.stream_id = 0
-        self.extended = False
         self.parts: list[bytes] = []
+        #: Payload bytes of the current message received so far (0 between messages).
         self.received = 0
+        #: Whether the current message spans chunks (counts against `max_partial`).
+        self.partial = False
 
 
 class ChunkReader:
     def __init__(
         self,
         *,
-        max_message_size: int = 16 * 1024 * 1024,
-        max_partial: int = 16,
-        max_chunk_streams: int = 256,
+        max_message_size: int = 8 * 1024 * 1024,
+        max_partial: int = 8,
+        max_buffered: int = 16 * 1024 * 1024,
+        max_chunk_streams: int = 64,
     ) -> None:
+        if min(max_message_size, max_partial, max_buffered, max_chunk_streams) < 1:
+            raise ValueError("chunk reader limits must be positive")
+        #: The peer's chunk size, as its last Set Chunk Size said.
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self._max_message = max_message_size
         self._max_partial = max_partial
+        self._max_buffered = max_buffered
         self._max_streams = max_chunk_streams
         self._streams: dict[int, _ChunkStream] = {}
+        self._pending = b""
+        self._current: _ChunkStream | None = None
+        self._chunk_left = 0
         self._partial = 0
-        self._buffer = bytearray()
+        self._assembling = 0
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) + sum(s.received for s in self._streams.values())
+        """Bytes held between calls: half-assembled messages and a split header."""
+        return self._assembling + len(self._pending)
 
     def feed(self, data: bytes) -> list[RtmpMessage]:
-        buffer = self._buffer
-        buffer += data
-        messages: list[RtmpMessage] = []
+        """Consumes `data`; returns the messages it completed, in order."""
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        out: list[RtmpMessage] = []
         pos = 0
-        end = len(buffer)
+        end = len(data)
         while True:
-            consumed = self._read_chunk(buffer, pos, end, messages)
-            if consumed == 0:
+            stream = self._current
+            if stream is not None:
+                left = self._chunk_left
+                if left:
+                    if pos >= end:
+                        break
+                    take = left if left <= end - pos else end - pos
+                    stream.parts.append(data[pos : pos + take])
+                    pos += take
+                    stream.received += take
+                    self._assembling += take
+                    if take < left:
+                        self._chunk_left = left - take
+                        if self._assembling > self._max_buffered:
+                            raise RtmpProtocolError("too much unassembled data")
+                        break
+                    self._chunk_left = 0
+                self._current = None
+                if stream.received >= stream.length:
+                    out.append(self._complete(stream))
+                elif self._assembling > self._max_buffered:
+                    raise RtmpProtocolError("too much unassembled data")
+            if pos >= end:
                 break
-            pos += consumed
-        if pos:
-            del buffer[:pos]
-        return messages
+            used = self._header(data, pos, end)
+            if not used:
+                self._pending = data[pos:]
+                break
+            pos += used
+        return out
 
-    def _read_chunk(self, buf: bytearray, pos: int, end: int, out: list[RtmpMessage]) -> int:
-        """Reads one chunk at `pos`; returns its size, or 0 when it is not complete yet."""
-        if pos >= end:
-            return 0
+    def _header(self, buf: bytes, pos: int, end: int) -> int:
+        """Parses the chunk header at `pos` and readies its payload; returns the header's
+        size, or 0 when it is not all here yet (nothing is changed then)."""
         first = buf[pos]
         fmt = first >> 6
         csid = first & 0x3F
-        header = 1
+        at = pos + 1
         if csid == 0:
-            if pos + 2 > end:
+            if at + 1 > end:
                 return 0
-            csid = buf[pos + 1] + 64
-            header = 2
+            csid = buf[at] + 64
+            at += 1
         elif csid == 1:
-            if pos + 3 > end:
+            if at + 2 > end:
                 return 0
-            csid = buf[pos + 1] + (buf[pos + 2] << 8) + 64
-            header = 3
-        at = pos + header
-        size = _MESSAGE_HEADER_SIZE[fmt]
-        if at + size > end:
-            return 0
+            csid = buf[at] + (buf[at + 1] << 8) + 64
+            at += 2
         stream = self._streams.get(csid)
-        if stream is None:
-            if fmt != 0:
+        if fmt == 3:
+            if stream is None:
                 raise RtmpProtocolError(f"chunk stream {csid} starts without a full header")
-            if len(self._streams) >= self._max_streams:
-                raise RtmpProtocolError("too many chunk streams")
-            stream = _ChunkStream()
-        continuing = stream.received > 0
-        if fmt != 3 and continuing:
-            raise RtmpProtocolError(f"new message header on chunk stream {csid} mid-message")
-        ts_field = stream.ts_field
-        length, type_id, msg_stream = stream.length, stream.type_id, stream.stream_id
-        if fmt <= 2:
-            ts_field = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2]
-        if fmt <= 1:
-            length = (buf[at + 3] << 16) | (buf[at + 4] << 8) | buf[at + 5]
-            type_id = buf[at + 6]
-        if fmt == 0:
-            msg_stream = int.from_bytes(buf[at + 7 : at + 11], "little")
-        at += size
-        extended = stream.extended if fmt == 3 else ts_field == EXTENDED_TIMESTAMP
-        if extended:
-            if at + 4 > end:
+            if stream.received:
+                if stream.extended:
+                    if at + 4 > end:
+                        return 0
+                    if _U32.unpack_from(buf, at)[0] == stream.delta:
+                        at += 4
+                left = stream.length - stream.received
+            else:
+                if stream.extended:
+                    if at + 4 > end:
+                        return 0
+                    stream.delta = _U32.unpack_from(buf, at)[0]
+                    at += 4
+                stream.timestamp = (stream.timestamp + stream.delta) & _MASK32
+                left = self._begin(stream)
+        else:
+            size = _MESSAGE_HEADER_SIZE[fmt]
+            if at + size > end:
                 return 0
-            extended_value = _U32.unpack_from(buf, at)[0]
-            at += 4
-            if fmt != 3:
-                ts_field = extended_value
-        if length > self._max_message:
-            raise RtmpProtocolError(f"message of {length} bytes exceeds the limit")
-        remaining = length - stream.received if continuing else length
-        take = min(self.chunk_size, remaining)
-        if at + take > end:
-            return 0
-        # The whole chunk is here: commit the header state and the payload.
-        if csid not in self._streams:
-            self._streams[csid] = stream
-        if not continuing:
+            ts_field = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2]
+            extended = ts_field == EXTENDED_TIMESTAMP
+            if extended:
+                if at + size + 4 > end:
+                    return 0
+                ts_field = _U32.unpack_from(buf, at + size)[0]
+            if stream is None:
+                if fmt != 0:
+                    raise RtmpProtocolError(f"chunk stream {csid} starts without a full header")
+                if len(self._streams) >= self._max_streams:
+                    raise RtmpProtocolError("too many chunk streams")
+                stream = self._streams[csid] = _ChunkStream(csid)
+            elif stream.received:
+                raise RtmpProtocolError(f"new message header on chunk stream {csid} mid-message")
+            if fmt <= 1:
+                length = (buf[at + 3] << 16) | (buf[at + 4] << 8) | buf[at + 5]
+                if length > self._max_message:
+                    raise RtmpProtocolError(f"message of {length} bytes exceeds the limit")
+                stream.length = length
+                stream.type_id = buf[at + 6]
             if fmt == 0:
+                stream.stream_id = int.from_bytes(buf[at + 7 : at + 11], "little")
                 stream.timestamp = ts_field
             else:
-                stream.timestamp = (stream.timestamp + ts_field) & 0xFFFFFFFF
-            stream.ts_field = ts_field
-            stream.length, stream.type_id, stream.stream_id = length, type_id, msg_stream
+                stream.timestamp = (stream.timestamp + ts_field) & _MASK32
+            stream.delta = ts_field
             stream.extended = extended
-            if length > take:
-                if self._partial >= self._max_partial:
-                    raise RtmpProtocolError("too many interleaved partial messages")
-                self._partial += 1
-        if take:
-            stream.parts.append(bytes(buf[at : at + take]))
-        stream.received += take
-        if stream.received >= stream.length:
-            if continuing or stream.length > take:
-                self._partial -= 1
-            payload = stream.parts[0] if len(stream.parts) == 1 else b"".join(stream.parts)
-            stream.parts = []
-            stream.received = 0
-            message = RtmpMessage(stream.type_id, stream.stream_id, stream.timestamp, payload, csid)
+            at += size + 4 if extended else size
+            left = self._begin(stream)
+        self._current = stream
+        self._chunk_left = left if left <= self.chunk_size else self.chunk_size
+        return at - pos
+
+    def _begin(self, stream: _ChunkStream) -> int:
+        """Starts a message on `stream`; returns its length."""
+        length = stream.length
+        stream.partial = length > self.chunk_size
+        if stream.partial:
+            if self._partial >= self._max_partial:
+                raise RtmpProtocolError("too many interleaved partial messages")
+            self._partial += 1
+        return length
+
+    def _complete(self, stream: _ChunkStream) -> RtmpMessage:
+        parts = stream.parts
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._discard(stream)
+        message = RtmpMessage(
+            stream.type_id, stream.stream_id, stream.timestamp, payload, stream.csid
+        )
+        if message.type_id <= ABORT:
             self._apply_control(message)
-            out.append(message)
-        return at + take - pos
+        return message
+
+    def _discard(self, stream: _ChunkStream) -> None:
+        self._assembling -= stream.received
+        stream.parts = []
+        stream.received = 0
+        if stream.partial:
+            stream.partial = False
+            self._partial -= 1
 
     def _apply_control(self, message: RtmpMessage) -> None:
         if message.type_id == SET_CHUNK_SIZE:
@@ -201,34 +305,42 @@ class ChunkReader:
         elif message.type_id == ABORT:
             if len(message.payload) < 4:
                 raise RtmpProtocolError("short Abort")
-            csid = _U32.unpack_from(message.payload)[0]
-            stream = self._streams.get(csid)
+            stream = self._streams.get(_U32.unpack_from(message.payload)[0])
             if stream is not None and stream.received:
-                stream.parts = []
-                stream.received = 0
-                self._partial -= 1
+                self._discard(stream)
+
+
+def _basic_header(fmt: int, csid: int) -> bytes:
+    if csid < 64:
+        return bytes([fmt << 6 | csid])
+    if csid < 64 + 256:
+        return bytes([fmt << 6, csid - 64])
+    return bytes([fmt << 6 | 1]) + (csid - 64).to_bytes(2, "little")
 
 
 def encode_message(message: RtmpMessage, chunk_size: int) -> bytes:
-    """Serializes a message as one fmt-0 chunk followed by fmt-3 continuations."""
+    """Serializes a message as one type 0 chunk followed by type 3 continuations."""
     csid = message.csid
-    if not 2 <= csid <= 63:
-        raise ValueError("only one-byte chunk stream ids are written")
+    if not 2 <= csid <= MAX_CSID:
+        raise ValueError(f"chunk stream id {csid} out of range")
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk size {chunk_size} out of range")
     payload = message.payload
-    timestamp = message.timestamp & 0xFFFFFFFF
+    if len(payload) > 0xFFFFFF:
+        raise ValueError("RTMP messages are at most 16 MiB")
+    timestamp = message.timestamp & _MASK32
     extended = timestamp >= EXTENDED_TIMESTAMP
-    ts_field = EXTENDED_TIMESTAMP if extended else timestamp
     ext = _U32.pack(timestamp) if extended else b""
     parts = [
-        bytes([csid]),
-        ts_field.to_bytes(3, "big"),
+        _basic_header(0, csid),
+        (EXTENDED_TIMESTAMP if extended else timestamp).to_bytes(3, "big"),
         len(payload).to_bytes(3, "big"),
         bytes([message.type_id]),
         message.stream_id.to_bytes(4, "little"),
         ext,
         payload[:chunk_size],
     ]
-    continuation = bytes([0xC0 | csid]) + ext
+    continuation = _basic_header(3, csid) + ext
     for offset in range(chunk_size, len(payload), chunk_size):
         parts.append(continuation)
         parts.append(payload[offset : offset + chunk_size])

@@ -1,7 +1,17 @@
-"""Errors of the RTMP package. Every malformed input raises RtmpProtocolError (or a
-subclass), never anything else, so a connection can be dropped cleanly."""
+"""Errors of the RTMP package.
+
+Every malformed or unsupported input raises `RtmpProtocolError` or one of its
+subclasses, never anything else, so the session can drop that one connection cleanly:
+
+    RtmpProtocolError           the peer broke the RTMP rules (handshake, chunks, commands)
+    ├── AmfDecodeError          malformed AMF0 data
+    └── MediaFormatError        a malformed FLV audio/video tag payload
+        └── UnsupportedCodecError   well-formed, but a codec the engine does not take
+"""
 
 from __future__ import annotations
+
+__all__ = ["AmfDecodeError", "MediaFormatError", "RtmpProtocolError", "UnsupportedCodecError"]
 
 
 class RtmpProtocolError(Exception):
@@ -10,3 +20,11 @@ class RtmpProtocolError(Exception):
 
 class AmfDecodeError(RtmpProtocolError):
     """Malformed AMF0 data."""
+
+
+class MediaFormatError(RtmpProtocolError):
+    """A malformed FLV audio or video tag payload."""
+
+
+class UnsupportedCodecError(MediaFormatError):
+    """A codec (or codec packet type) the engine cannot carry."""

@@ -1,33 +1,45 @@
-"""FLV audio and video tag payloads (as RTMP carries them) to the engine's media types.
+"""FLV audio and video tag payloads, as RTMP carries them, to the engine's media types.
 
-Supports H.264 (legacy and enhanced RTMP 'avc1'), HEVC over enhanced RTMP ('hvc1',
-passed through as-is) and AAC. Pure.
+Video: H.264 (legacy codec id 7, and enhanced RTMP 'avc1') and HEVC (enhanced RTMP
+'hvc1', and the widespread non-standard legacy codec id 12 with the AVC layout).
+Audio: AAC (legacy sound format 10, and enhanced RTMP 'mp4a') and Opus (enhanced RTMP
+'Opus'). Video payloads stay length-prefixed (AVCC/HVCC) as the engine wants them.
+
+Timestamps: FLV milliseconds become 90 kHz ticks by multiplying by 90; a video frame's
+pts is its dts plus the signed 24-bit composition time offset. Sequence headers become
+`VideoConfig` / `AudioConfig`; command frames, end-of-sequence markers and metadata
+become None. Anything malformed raises MediaFormatError, and a codec the engine cannot
+carry raises UnsupportedCodecError. Pure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from media_plane.media import AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
-from media_plane.protocols.rtmp.errors import RtmpProtocolError
-from media_plane.protocols.rtmp.h264 import avcc_dimensions
+from media_plane.protocols.rtmp.errors import MediaFormatError, UnsupportedCodecError
+from media_plane.protocols.rtmp.h264 import avc_config_dimensions
 
-_MS_TO_TICKS = 90  # 90 kHz engine clock / 1000 ms
+__all__ = [
+    "AudioConfig",
+    "FlvUnit",
+    "VideoConfig",
+    "parse_audio",
+    "parse_audio_specific_config",
+    "parse_video",
+    "split_aggregate",
+]
+
+_TICKS_PER_MS = 90
 _AAC_RATES = (
-    96000,
-    88200,
-    64000,
-    48000,
-    44100,
-    32000,
-    24000,
-    22050,
-    16000,
-    12000,
-    11025,
-    8000,
-    7350,
+    *(96000, 88200, 64000, 48000, 44100, 32000, 24000),
+    *(22050, 16000, 12000, 11025, 8000, 7350),
 )
+_COMMAND_FRAME = 5
+_LEGACY_VIDEO = {7: Codec.H264, 12: Codec.HEVC}
+_ENHANCED_VIDEO = {b"avc1": Codec.H264, b"hvc1": Codec.HEVC}
+_ENHANCED_AUDIO = {b"mp4a": Codec.AAC, b"Opus": Codec.OPUS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,92 +52,207 @@ class AudioConfig:
     track: AudioTrack
 
 
-Parsed = VideoConfig | AudioConfig | MediaPacket | None
+FlvUnit: TypeAlias = VideoConfig | AudioConfig | MediaPacket | None
 
 
-def _si24(data: bytes) -> int:
-    value = int.from_bytes(data, "big")
-    return value - (1 << 24) if value & 0x800000 else value
+def _si24(data: bytes, at: int) -> int:
+    value = (data[at] << 16) | (data[at + 1] << 8) | data[at + 2]
+    return value - 0x1000000 if value & 0x800000 else value
 
 
-def parse_video(payload: bytes, timestamp_ms: int) -> Parsed:
-    if len(payload) < 2:
-        raise RtmpProtocolError("short video tag")
+def _frame(data: bytes, dts: int, cts_ms: int, keyframe: bool) -> MediaPacket | None:
+    if not data:
+        return None  # some encoders send empty frames; there is nothing to play
+    return MediaPacket(TrackKind.VIDEO, dts, dts + cts_ms * _TICKS_PER_MS, data, keyframe)
+
+
+def _video_config(codec: Codec, record: bytes) -> VideoConfig:
+    if codec is Codec.H264:
+        width, height = avc_config_dimensions(record)
+    else:
+        # HEVCDecoderConfigurationRecord: 23 fixed bytes, version 1. The picture size
+        # would need an HEVC SPS parser; it is informational, so it stays 0.
+        if len(record) < 23 or record[0] != 1:
+            raise MediaFormatError("invalid HEVCDecoderConfigurationRecord")
+        width = height = 0
+    return VideoConfig(VideoTrack(codec, record, width, height))
+
+
+def parse_video(payload: bytes, timestamp_ms: int) -> FlvUnit:
+    if not payload:
+        raise MediaFormatError("empty video tag")
     first = payload[0]
     if first & 0x80:
         return _parse_enhanced_video(payload, timestamp_ms)
-    frame_type, codec_id = first >> 4, first & 0x0F
-    if codec_id != 7:
-        raise RtmpProtocolError(f"unsupported video codec id {codec_id}")
+    frame_type = first >> 4
+    if frame_type == _COMMAND_FRAME:
+        return None
+    codec = _LEGACY_VIDEO.get(first & 0x0F)
+    if codec is None:
+        raise UnsupportedCodecError(f"unsupported video codec id {first & 0x0F}")
     if len(payload) < 5:
-        raise RtmpProtocolError("short AVC video tag")
+        raise MediaFormatError("short AVC video tag")
     packet_type = payload[1]
-    if packet_type == 0:
-        record = payload[5:]
-        width, height = avcc_dimensions(record)
-        return VideoConfig(VideoTrack(Codec.H264, record, width, height))
     if packet_type == 1:
-        cts = _si24(payload[2:5])
-        dts = timestamp_ms * _MS_TO_TICKS
-        return MediaPacket(
-            TrackKind.VIDEO, dts, dts + cts * _MS_TO_TICKS, payload[5:], keyframe=frame_type == 1
-        )
-    return None  # end of sequence
+        return _frame(payload[5:], timestamp_ms * _TICKS_PER_MS, _si24(payload, 2), frame_type == 1)
+    if packet_type == 0:
+        return _video_config(codec, payload[5:])
+    if packet_type == 2:
+        return None  # end of sequence
+    raise MediaFormatError(f"invalid AVC packet type {packet_type}")
 
 
-def _parse_enhanced_video(payload: bytes, timestamp_ms: int) -> Parsed:
-    if len(payload) < 5:
-        raise RtmpProtocolError("short enhanced video tag")
+def _parse_enhanced_video(payload: bytes, timestamp_ms: int) -> FlvUnit:
     frame_type = (payload[0] >> 4) & 0x07
     packet_type = payload[0] & 0x0F
-    fourcc = payload[1:5]
-    codec = {b"avc1": Codec.H264, b"hvc1": Codec.HEVC}.get(fourcc)
+    if len(payload) < 5:
+        raise MediaFormatError("short enhanced video tag")
+    codec = _ENHANCED_VIDEO.get(payload[1:5])
     if codec is None:
-        raise RtmpProtocolError(f"unsupported enhanced RTMP codec {fourcc!r}")
-    body = payload[5:]
-    if packet_type == 0:  # sequence start
-        width, height = avcc_dimensions(body) if codec is Codec.H264 else (0, 0)
-        return VideoConfig(VideoTrack(codec, body, width, height))
-    dts = timestamp_ms * _MS_TO_TICKS
-    if packet_type == 1:  # coded frames with a composition time
-        if len(body) < 3:
-            raise RtmpProtocolError("short enhanced coded frame")
-        cts = _si24(body[:3])
-        return MediaPacket(
-            TrackKind.VIDEO, dts, dts + cts * _MS_TO_TICKS, body[3:], keyframe=frame_type == 1
-        )
-    if packet_type == 3:  # coded frames, composition time zero
-        return MediaPacket(TrackKind.VIDEO, dts, dts, body, keyframe=frame_type == 1)
-    return None  # sequence end, metadata, multitrack: nothing to play
+        raise UnsupportedCodecError(f"unsupported enhanced RTMP video codec {payload[1:5]!r}")
+    if packet_type == 4 or packet_type == 2:  # metadata, sequence end
+        return None
+    if frame_type == _COMMAND_FRAME:
+        return None
+    dts = timestamp_ms * _TICKS_PER_MS
+    if packet_type == 1:  # coded frames with a composition time offset
+        if len(payload) < 8:
+            raise MediaFormatError("short enhanced coded frame")
+        return _frame(payload[8:], dts, _si24(payload, 5), frame_type == 1)
+    if packet_type == 3:  # coded frames, composition time offset zero
+        return _frame(payload[5:], dts, 0, frame_type == 1)
+    if packet_type == 0:
+        return _video_config(codec, payload[5:])
+    # MPEG-2 TS sequence start (AV1 only), multitrack, ModEx: none of them carried.
+    raise UnsupportedCodecError(f"unsupported enhanced RTMP video packet type {packet_type}")
 
 
-def parse_audio(payload: bytes, timestamp_ms: int) -> Parsed:
-    if len(payload) < 2:
-        raise RtmpProtocolError("short audio tag")
+def parse_audio(payload: bytes, timestamp_ms: int) -> FlvUnit:
+    if not payload:
+        raise MediaFormatError("empty audio tag")
     sound_format = payload[0] >> 4
+    if sound_format == 9:
+        return _parse_enhanced_audio(payload, timestamp_ms)
     if sound_format != 10:
-        raise RtmpProtocolError(f"unsupported audio format {sound_format}")
-    if payload[1] == 0:
+        raise UnsupportedCodecError(f"unsupported audio format {sound_format}")
+    if len(payload) < 2:
+        raise MediaFormatError("short AAC audio tag")
+    packet_type = payload[1]
+    if packet_type == 1:
+        return _audio_frame(payload[2:], timestamp_ms)
+    if packet_type == 0:
         return AudioConfig(parse_audio_specific_config(payload[2:]))
-    ts = timestamp_ms * _MS_TO_TICKS
-    return MediaPacket(TrackKind.AUDIO, ts, ts, payload[2:], keyframe=True)
+    raise MediaFormatError(f"invalid AAC packet type {packet_type}")
+
+
+def _audio_frame(data: bytes, timestamp_ms: int) -> MediaPacket | None:
+    if not data:
+        return None
+    ts = timestamp_ms * _TICKS_PER_MS
+    return MediaPacket(TrackKind.AUDIO, ts, ts, data, keyframe=True)
+
+
+def _parse_enhanced_audio(payload: bytes, timestamp_ms: int) -> FlvUnit:
+    packet_type = payload[0] & 0x0F
+    if len(payload) < 5:
+        raise MediaFormatError("short enhanced audio tag")
+    codec = _ENHANCED_AUDIO.get(payload[1:5])
+    if codec is None:
+        raise UnsupportedCodecError(f"unsupported enhanced RTMP audio codec {payload[1:5]!r}")
+    if packet_type == 1:
+        return _audio_frame(payload[5:], timestamp_ms)
+    if packet_type == 0:
+        if codec is Codec.AAC:
+            return AudioConfig(parse_audio_specific_config(payload[5:]))
+        return AudioConfig(_parse_opus_head(payload[5:]))
+    if packet_type in (2, 4):  # sequence end, multichannel config
+        return None
+    raise UnsupportedCodecError(f"unsupported enhanced RTMP audio packet type {packet_type}")
+
+
+def _parse_opus_head(head: bytes) -> AudioTrack:
+    """The Opus identification header ('OpusHead', RFC 7845 section 5.1)."""
+    if len(head) < 19 or head[:8] != b"OpusHead" or not head[9]:
+        raise MediaFormatError("invalid OpusHead")
+    # Opus always decodes at 48 kHz; the header's rate is only the original input rate.
+    return AudioTrack(Codec.OPUS, b"", 48000, head[9])
+
+
+class _BitReader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def read(self, n: int) -> int:
+        end = self.pos + n
+        if end > len(self.data) * 8:
+            raise MediaFormatError("truncated AudioSpecificConfig")
+        value = int.from_bytes(self.data[self.pos >> 3 : (end + 7) >> 3], "big")
+        value >>= -end & 7
+        self.pos = end
+        return value & ((1 << n) - 1)
+
+
+def _aac_object_type(bits: _BitReader) -> int:
+    value = bits.read(5)
+    return 32 + bits.read(6) if value == 31 else value
+
+
+def _aac_sample_rate(bits: _BitReader) -> int:
+    index = bits.read(4)
+    if index == 15:
+        rate = bits.read(24)
+        if not rate:
+            raise MediaFormatError("AAC sample rate 0")
+        return rate
+    if index >= len(_AAC_RATES):
+        raise MediaFormatError(f"reserved AAC sampling frequency index {index}")
+    return _AAC_RATES[index]
 
 
 def parse_audio_specific_config(config: bytes) -> AudioTrack:
-    if len(config) < 2:
-        raise RtmpProtocolError("short AudioSpecificConfig")
-    bits = int.from_bytes(config[:5].ljust(5, b"\0"), "big")
-    object_type = bits >> 35
-    index = (bits >> 31) & 0x0F
-    shift = 27
-    if index == 15:
-        rate = (bits >> 7) & 0xFFFFFF
-        shift = 3
-    elif index < len(_AAC_RATES):
-        rate = _AAC_RATES[index]
-    else:
-        raise RtmpProtocolError(f"invalid AAC sampling frequency index {index}")
-    channels = (bits >> shift) & 0x0F
+    """An AAC AudioSpecificConfig (ISO 14496-3 1.6.2.1) as an AudioTrack.
+
+    With explicit SBR/PS signalling (object types 5 and 29) the sample rate is the
+    extension (output) rate, as FFmpeg reports it. Channels are the channel
+    configuration; 0 means the layout is in a program config element.
+    """
+    bits = _BitReader(config)
+    object_type = _aac_object_type(bits)
     if object_type == 0:
-        raise RtmpProtocolError("invalid AAC object type 0")
-    return AudioTrack(Codec.AAC, bytes(config), rate, channels)
+        raise MediaFormatError("invalid AAC object type 0")
+    sample_rate = _aac_sample_rate(bits)
+    channels = bits.read(4)
+    if channels > 7:
+        raise MediaFormatError(f"reserved AAC channel configuration {channels}")
+    if object_type in (5, 29):
+        sample_rate = _aac_sample_rate(bits)
+    return AudioTrack(Codec.AAC, bytes(config), sample_rate, channels)
+
+
+def split_aggregate(payload: bytes, timestamp_ms: int) -> list[tuple[int, int, bytes]]:
+    """The sub-messages of an RTMP aggregate message as (type id, timestamp ms, payload).
+
+    The payload is a run of FLV tags (11-byte header, body, 4-byte back pointer); their
+    timestamps are shifted so that the first lands on the aggregate's own timestamp.
+    """
+    out: list[tuple[int, int, bytes]] = []
+    pos, end = 0, len(payload)
+    first_ts: int | None = None
+    while pos < end:
+        if pos + 11 > end:
+            raise MediaFormatError("truncated tag header in aggregate message")
+        size = int.from_bytes(payload[pos + 1 : pos + 4], "big")
+        ts = int.from_bytes(payload[pos + 4 : pos + 7], "big") | (payload[pos + 7] << 24)
+        body_end = pos + 11 + size
+        if body_end > end:
+            raise MediaFormatError("truncated tag in aggregate message")
+        if first_ts is None:
+            first_ts = ts
+        out.append(
+            (payload[pos] & 0x1F, timestamp_ms + ts - first_ts, payload[pos + 11 : body_end])
+        )
+        pos = body_end + 4  # the back pointer; the last one may be missing
+    return out

@@ -1,29 +1,42 @@
-"""One RTMP connection: handshake, commands, and a publish feeding the engine."""
+"""One RTMP connection: handshake, commands, and a publish feeding the engine.
+
+A session is an `asyncio.Protocol`: bytes arrive in `data_received`, go through the pure
+handshake, chunk reader and media feed, and nothing runs per connection in between.
+The only task a session starts is the `authorize_publish` call, through the server's
+`spawn`, so the server owns it.
+
+Ending: a publish ends exactly once (`registry.finish`), on FCUnpublish, deleteStream or
+closeStream ("publisher_stopped"), when the connection goes away ("publisher_lost"), on
+a protocol error ("protocol_error") or when the server stops ("node_stopped"). Every
+connection logs one line when it closes, with the reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from media_plane.engine.hooks import (
     EngineEvent,
     EngineEventKind,
     EngineHooks,
+    PublishDecision,
     PublishDenial,
 )
 from media_plane.engine.live_stream import AlreadyLiveError, LiveStream, StreamRegistry
-from media_plane.media import AudioTrack, MediaPacket, VideoTrack
-from media_plane.protocols.rtmp import amf0
+from media_plane.protocols.rtmp import commands
 from media_plane.protocols.rtmp.chunks import (
     ACKNOWLEDGEMENT,
+    AGGREGATE,
     AUDIO,
     COMMAND_AMF0,
     COMMAND_AMF3,
-    DATA_AMF0,
+    DEFAULT_CHUNK_SIZE,
     SET_CHUNK_SIZE,
     SET_PEER_BANDWIDTH,
     USER_CONTROL,
@@ -33,31 +46,50 @@ from media_plane.protocols.rtmp.chunks import (
     RtmpMessage,
     encode_message,
 )
+from media_plane.protocols.rtmp.commands import DENIAL_STATUS, Command
 from media_plane.protocols.rtmp.errors import RtmpProtocolError
-from media_plane.protocols.rtmp.flv import AudioConfig, VideoConfig, parse_audio, parse_video
 from media_plane.protocols.rtmp.handshake import ServerHandshake
+from media_plane.protocols.rtmp.media_feed import MediaFeed
+
+__all__ = ["Phase", "RtmpSession", "SessionOptions"]
 
 logger = logging.getLogger(__name__)
 
-OUT_CHUNK_SIZE = 4096
-WINDOW_SIZE = 2_500_000
-MAX_BUFFERED = 32 * 1024 * 1024
+Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+_CONTROL_CSID = 2
+_COMMAND_CSID = 3
+_STREAM_CSID = 5
 _STREAM_ID = 1
 
-#: How each denial is reported to the broadcaster in onStatus.
-DENIAL_STATUS = {
-    PublishDenial.INVALID_KEY: "NetStream.Publish.BadName",
-    PublishDenial.ALREADY_LIVE: "NetStream.Publish.BadName",
-    PublishDenial.STREAM_DISABLED: "NetStream.Publish.Denied",
-    PublishDenial.TENANT_SUSPENDED: "NetStream.Publish.Denied",
-    PublishDenial.QUOTA_EXCEEDED: "NetStream.Publish.Denied",
-    PublishDenial.UNAVAILABLE: "NetStream.Publish.Denied",
-}
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Per-connection knobs; the defaults suit OBS and FFmpeg."""
+
+    #: Chunk size we announce and write with.
+    out_chunk_size: int = 4096
+    #: Window Acknowledgement Size and Set Peer Bandwidth we announce.
+    window_ack_size: int = 2_500_000
+    #: Largest message a peer may declare.
+    max_message_size: int = 8 * 1024 * 1024
+    #: How many messages may be half-assembled at once.
+    max_partial_messages: int = 8
+    #: How many bytes half-assembled messages may hold together.
+    max_buffered: int = 16 * 1024 * 1024
+    #: How long `authorize_publish` may take before the publish is refused.
+    authorize_timeout: float = 10.0
+    #: How long a refused connection gets to flush its status before it is cut.
+    refuse_close_delay: float = 0.1
 
 
-def publish_key(name: str) -> str:
-    """The stream key is the publish name without any query string."""
-    return name.split("?", 1)[0].strip()
+class Phase(Enum):
+    HANDSHAKE = "handshake"
+    #: Handshake done; waiting for connect, or connected and not publishing.
+    CONNECTED = "connected"
+    AUTHORIZING = "authorizing"
+    PUBLISHING = "publishing"
+    CLOSING = "closing"
 
 
 class RtmpSession(asyncio.Protocol):
@@ -65,281 +97,320 @@ class RtmpSession(asyncio.Protocol):
         self,
         registry: StreamRegistry,
         hooks: EngineHooks,
-        spawn: Callable[[Any], asyncio.Task[None]],
+        options: SessionOptions,
+        *,
+        spawn: Spawn,
         on_close: Callable[[RtmpSession], None],
+        clock: Callable[[], float] = time.monotonic,
+        number: int = 0,
+        reject: str | None = None,
     ) -> None:
         self._registry = registry
         self._hooks = hooks
+        self._options = options
         self._spawn = spawn
         self._on_close = on_close
+        self._clock = clock
+        self._number = number
+        self._reject = reject
         self._transport: asyncio.Transport | None = None
         self._handshake = ServerHandshake()
-        self._reader = ChunkReader(max_message_size=8 * 1024 * 1024, max_partial=8)
+        self._reader = ChunkReader(
+            max_message_size=options.max_message_size,
+            max_partial=options.max_partial_messages,
+            max_buffered=options.max_buffered,
+        )
+        self._out_chunk_size = DEFAULT_CHUNK_SIZE
         self.client_addr = "unknown"
-        self.opened_at = time.monotonic()
+        self._prefix = f"rtmp#{number}"
+        self.phase = Phase.HANDSHAKE
+        self.opened_at = clock()
         self.last_data_at = self.opened_at
+        #: Since when this connection has been without a publish (or a pending one).
+        self.unpublished_since = self.opened_at
+        self._connected = False
         self._received = 0
         self._acked = 0
         self._ack_window = 0
-        self._authorizing = False
+        self._feed: MediaFeed | None = None
+        self._authorizing: asyncio.Task[None] | None = None
         self.stream: LiveStream | None = None
-        self._video: VideoTrack | None = None
-        self._audio: AudioTrack | None = None
-        self._tracks_sent = False
-        self._closing = False
-
-    # -- asyncio.Protocol -------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses; both stream sockets.
-        self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            self.client_addr = f"{peer[0]}:{peer[1]}"
-
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        self.last_data_at = time.monotonic()
-        try:
-            if not self._handshake.done:
-                reply, data = self._handshake.feed(data)
-                if reply:
-                    self._write(reply)
-                if not self._handshake.done or not data:
-                    return
-            self._received += len(data)
-            for message in self._reader.feed(data):
-                self._handle(message)
-                if self._closing:
-                    return
-            if self._reader.buffered > MAX_BUFFERED:
-                raise RtmpProtocolError("too much unassembled data")
-            self._maybe_ack()
-        except RtmpProtocolError as exc:
-            self.drop(f"protocol error: {exc}", reason="protocol_error")
-
-    def eof_received(self) -> bool | None:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
-        if self.stream is not None:
-            self._registry.finish(self.stream, "publisher_lost")
-            self.stream = None
-        self._on_close(self)
-
-    # -- control ----------------------------------------------------------------------
+        self._close_reason = ""
+        self._close_level = logging.INFO
+        self._cut_timer: asyncio.TimerHandle | None = None
 
     @property
     def handshake_done(self) -> bool:
         return self._handshake.done
 
-    def drop(self, why: str, *, reason: str = "publisher_lost") -> None:
-        """Closes this connection only, ending its publish if it had one."""
-        if self._closing:
-            return
-        logger.info("rtmp %s: dropping connection: %s", self.client_addr, why)
-        self._closing = True
-        if self.stream is not None:
-            self._registry.finish(self.stream, reason)
-            self.stream = None
-        if self._transport is not None:
-            self._transport.abort()
+    @property
+    def publishing(self) -> bool:
+        """Publishing, or waiting for the answer to a publish."""
+        return self.phase is Phase.PUBLISHING or self.phase is Phase.AUTHORIZING
 
-    def _close_after_reply(self) -> None:
-        self._closing = True
-        if self._transport is not None:
-            self._transport.close()
+    # -- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.client_addr = f"{peer[0]}:{peer[1]}"
+        self._prefix = f"rtmp#{self._number} {self.client_addr}"
+        if self.phase is Phase.CLOSING:  # dropped (server stopping) before it was made
+            transport.abort()
+        elif self._reject is not None:
+            self.drop(self._reject)
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase is Phase.CLOSING:
+            return
+        self.last_data_at = self._clock()
+        self._received += len(data)
+        try:
+            if self.phase is Phase.HANDSHAKE:
+                reply, data = self._handshake.feed(data)
+                if reply:
+                    self._write(reply)
+                if not self._handshake.done:
+                    return
+                self.phase = Phase.CONNECTED
+                if not data:
+                    return
+            for message in self._reader.feed(data):
+                self._on_message(message)
+                if self.phase is Phase.CLOSING:
+                    return
+            if self._ack_window and self._received - self._acked >= self._ack_window:
+                self._acked = self._received
+                self._send(ACKNOWLEDGEMENT, commands.acknowledgement(self._received))
+        except RtmpProtocolError as exc:
+            self._close(f"protocol error: {exc}", "protocol_error", level=logging.WARNING)
+        except Exception:
+            logger.exception("%s: failed to handle incoming data", self._prefix)
+            self._close("internal error", "protocol_error", level=logging.WARNING)
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = Phase.CLOSING
+        if self._cut_timer is not None:
+            self._cut_timer.cancel()
+            self._cut_timer = None
+        if not self._close_reason:
+            self._close_reason = "closed by peer" if exc is None else f"connection lost: {exc}"
+        self._end_publish("publisher_lost")
+        lifetime = self._clock() - self.opened_at
+        logger.log(
+            self._close_level,
+            "%s: connection closed after %.1f s, %d bytes in: %s",
+            self._prefix,
+            lifetime,
+            self._received,
+            self._close_reason,
+        )
+        self._transport = None
+        self._on_close(self)
+
+    # -- closing ----------------------------------------------------------------------
+
+    def drop(
+        self, why: str, *, reason: str = "publisher_lost", level: int = logging.WARNING
+    ) -> None:
+        """Cuts this connection at once, ending its publish (if any) with `reason`."""
+        self._close(why, reason, level=level)
+
+    def _close(
+        self, why: str, stream_reason: str, *, level: int = logging.INFO, graceful: bool = False
+    ) -> None:
+        if self.phase is Phase.CLOSING:
+            return
+        self.phase = Phase.CLOSING
+        self._close_reason = why
+        self._close_level = level
+        self._end_publish(stream_reason)
+        transport = self._transport
+        if transport is None:
+            return
+        if graceful:
+            # Let the final status reach the peer, but never wait on it for long.
+            transport.close()
+            self._cut_timer = asyncio.get_running_loop().call_later(
+                self._options.refuse_close_delay, transport.abort
+            )
+        else:
+            transport.abort()
+
+    def _end_publish(self, reason: str) -> None:
+        task, self._authorizing = self._authorizing, None
+        if task is not None:
+            task.cancel()
+        stream, self.stream = self.stream, None
+        if self._feed is not None:
+            self._feed.detach()
+            self._feed = None
+        if self.publishing:
+            self.phase = Phase.CONNECTED
+            self.unpublished_since = self._clock()
+        if stream is not None:
+            self._registry.finish(stream, reason)
+            logger.info("%s: stream %s ended (%s)", self._prefix, stream.stream_id, reason)
+
+    # -- writing ----------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
-    def _send(self, type_id: int, payload: bytes, *, csid: int = 2, stream_id: int = 0) -> None:
+    def _send(
+        self, type_id: int, payload: bytes, *, csid: int = _CONTROL_CSID, stream_id: int = 0
+    ) -> None:
         message = RtmpMessage(type_id, stream_id, 0, payload, csid)
-        self._write(encode_message(message, OUT_CHUNK_SIZE))
+        self._write(encode_message(message, self._out_chunk_size))
 
-    def _command(self, *values: Any, stream_id: int = 0) -> None:
-        self._send(
-            COMMAND_AMF0, amf0.encode(*values), csid=3 if stream_id == 0 else 5, stream_id=stream_id
-        )
+    def _send_command(self, payload: bytes, stream_id: int = 0) -> None:
+        csid = _COMMAND_CSID if stream_id == 0 else _STREAM_CSID
+        self._send(COMMAND_AMF0, payload, csid=csid, stream_id=stream_id)
 
-    def _maybe_ack(self) -> None:
-        if self._ack_window and self._received - self._acked >= self._ack_window:
-            self._acked = self._received
-            self._send(ACKNOWLEDGEMENT, struct.pack(">I", self._received & 0xFFFFFFFF))
+    # -- incoming messages ------------------------------------------------------------
 
-    # -- messages ---------------------------------------------------------------------
-
-    def _handle(self, message: RtmpMessage) -> None:
+    def _on_message(self, message: RtmpMessage) -> None:
         type_id = message.type_id
-        if type_id == VIDEO:
-            self._media(parse_video, message)
-        elif type_id == AUDIO:
-            self._media(parse_audio, message)
-        elif type_id == COMMAND_AMF0:
-            self._on_command(amf0.decode_all(message.payload), message.stream_id)
-        elif type_id == COMMAND_AMF3:
-            # AMF3 command messages start with a format byte, then AMF0 values.
-            self._on_command(amf0.decode_all(message.payload[1:]), message.stream_id)
-        elif type_id == WINDOW_ACK_SIZE:
-            if len(message.payload) >= 4:
-                self._ack_window = struct.unpack(">I", message.payload[:4])[0]
-        # Data messages (onMetaData), user control, peer bandwidth, acks: nothing to do.
-        elif type_id not in (
-            DATA_AMF0,
-            USER_CONTROL,
-            SET_PEER_BANDWIDTH,
-            ACKNOWLEDGEMENT,
-            SET_CHUNK_SIZE,
-            2,
-            15,
-            16,
-            22,
-        ):
-            logger.debug("rtmp %s: ignoring message type %d", self.client_addr, type_id)
-
-    def _media(self, parse: Callable[[bytes, int], object], message: RtmpMessage) -> None:
-        stream = self.stream
-        if stream is None:
-            return  # media before publish was granted is dropped
-        parsed = parse(message.payload, message.timestamp)
-        if isinstance(parsed, MediaPacket):
-            if not self._tracks_sent:
-                self._tracks_sent = True
-                stream.set_tracks(self._video, self._audio)
-            stream.push(parsed)
-        elif isinstance(parsed, VideoConfig):
-            self._video = parsed.track
-            self._tracks_changed(stream)
-        elif isinstance(parsed, AudioConfig):
-            self._audio = parsed.track
-            self._tracks_changed(stream)
-
-    def _tracks_changed(self, stream: LiveStream) -> None:
-        # Announce once both configurations are known, or again when one changes later.
-        if self._tracks_sent or (self._video is not None and self._audio is not None):
-            self._tracks_sent = True
-            stream.set_tracks(self._video, self._audio)
-
-    def _on_command(self, values: list[Any], stream_id: int) -> None:
-        if len(values) < 2 or not isinstance(values[0], str):
-            raise RtmpProtocolError("malformed command")
-        name, transaction = values[0], values[1]
-        args = values[2:]
-        if name == "connect":
-            self._on_connect(transaction)
-        elif name == "createStream":
-            self._command("_result", transaction, None, float(_STREAM_ID))
-        elif name in ("releaseStream", "FCPublish"):
-            if name == "FCPublish":
-                self._command(
-                    "onFCPublish",
-                    0.0,
-                    None,
-                    {"code": "NetStream.Publish.Start", "description": "FCPublish"},
-                )
-            else:
-                self._command("_result", transaction, None)
-        elif name == "publish":
-            raw_name = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
-            self._on_publish(publish_key(raw_name), stream_id or _STREAM_ID)
-        elif name in ("FCUnpublish", "deleteStream", "closeStream"):
-            self._end_publish()
-        elif name in ("play", "play2"):
-            self._status(
-                stream_id or _STREAM_ID,
-                "error",
-                "NetStream.Play.Failed",
-                "playback over RTMP is not offered; use HLS or WebRTC",
+        if type_id in (VIDEO, AUDIO, AGGREGATE):
+            if self._feed is not None:
+                self._feed.message(type_id, message.timestamp, message.payload)
+        elif type_id in (COMMAND_AMF0, COMMAND_AMF3):
+            command = commands.parse_command(
+                message.payload, message.stream_id, amf3=type_id == COMMAND_AMF3
             )
-            self._close_after_reply()
-        elif name == "getStreamLength":
-            self._command("_result", transaction, None, 0.0)
+            self._on_command(command)
+        elif type_id == WINDOW_ACK_SIZE:
+            if len(message.payload) < 4:
+                raise RtmpProtocolError("short Window Acknowledgement Size")
+            self._ack_window = int.from_bytes(message.payload[:4], "big")
+        # Everything else needs no answer: Set Chunk Size and Abort are applied by the
+        # reader; data messages (onMetaData), user control, acknowledgements, peer
+        # bandwidth and shared objects are ignored.
 
-    def _on_connect(self, transaction: Any) -> None:
-        self._send(WINDOW_ACK_SIZE, struct.pack(">I", WINDOW_SIZE))
-        self._send(SET_PEER_BANDWIDTH, struct.pack(">IB", WINDOW_SIZE, 2))
-        self._send(SET_CHUNK_SIZE, struct.pack(">I", OUT_CHUNK_SIZE))
-        self._command(
-            "_result",
-            transaction,
-            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0},
-            {
-                "level": "status",
-                "code": "NetConnection.Connect.Success",
-                "description": "Connection succeeded.",
-                "objectEncoding": 0.0,
-            },
-        )
+    def _on_command(self, command: Command) -> None:
+        name = command.name
+        if name == "connect":
+            self._on_connect(command)
+        elif not self._connected:
+            raise RtmpProtocolError(f"{name!r} before connect")
+        elif name == "publish":
+            self._on_publish(command)
+        elif name == "createStream":
+            self._send_command(commands.result(command.transaction, float(_STREAM_ID)))
+        elif name == "releaseStream":
+            self._send_command(commands.result(command.transaction))
+        elif name == "FCPublish":
+            self._send_command(
+                commands.on_fc_publish("NetStream.Publish.Start", command.arg_string(1))
+            )
+        elif name in ("FCUnpublish", "deleteStream", "closeStream"):
+            self._end_publish("publisher_stopped")
+        elif name in ("play", "play2"):
+            self._send_command(
+                commands.on_status(
+                    "error",
+                    "NetStream.Play.Failed",
+                    "playback over RTMP is not offered; use HLS or WebRTC",
+                ),
+                command.stream_id or _STREAM_ID,
+            )
+            self._close("play refused", "publisher_stopped", graceful=True)
+        else:
+            logger.debug("%s: ignoring command %r", self._prefix, name)
 
-    def _status(self, stream_id: int, level: str, code: str, description: str) -> None:
-        self._command(
-            "onStatus",
-            0.0,
-            None,
-            {"level": level, "code": code, "description": description},
-            stream_id=stream_id,
-        )
+    def _on_connect(self, command: Command) -> None:
+        self._connected = True
+        options = self._options
+        self._send(WINDOW_ACK_SIZE, commands.window_ack_size(options.window_ack_size))
+        self._send(SET_PEER_BANDWIDTH, commands.set_peer_bandwidth(options.window_ack_size))
+        self._send(SET_CHUNK_SIZE, commands.set_chunk_size(options.out_chunk_size))
+        self._out_chunk_size = options.out_chunk_size
+        self._send_command(commands.connect_result(command.transaction))
 
-    def _on_publish(self, key: str, stream_id: int) -> None:
-        if self.stream is not None or self._authorizing:
+    # -- publishing -------------------------------------------------------------------
+
+    def _on_publish(self, command: Command) -> None:
+        if self.publishing:
             raise RtmpProtocolError("publish while already publishing")
+        stream_id = command.stream_id or _STREAM_ID
+        key = commands.publish_key(command.arg_string(1))
         if not key:
             self._refuse(stream_id, PublishDenial.INVALID_KEY, "empty stream key")
             return
-        self._authorizing = True
-        self._spawn(self._authorize(key, stream_id))
+        self.phase = Phase.AUTHORIZING
+        self._feed = MediaFeed()
+        self._authorizing = self._spawn(self._authorize(key, stream_id), f"{self._prefix} auth")
 
     async def _authorize(self, key: str, stream_id: int) -> None:
         try:
-            decision = await self._hooks.authorize_publish(key, "rtmp", self.client_addr)
+            try:
+                async with asyncio.timeout(self._options.authorize_timeout):
+                    decision = await self._hooks.authorize_publish(key, "rtmp", self.client_addr)
+            except TimeoutError:
+                decision = PublishDecision.deny(
+                    PublishDenial.UNAVAILABLE, "authorization timed out"
+                )
+            except Exception:
+                logger.exception("%s: authorize_publish failed", self._prefix)
+                decision = PublishDecision.deny(PublishDenial.UNAVAILABLE, "authorization failed")
+            self._authorizing = None
+            if self.phase is Phase.AUTHORIZING:
+                self._decided(decision, stream_id)
         except Exception:
-            logger.exception("rtmp %s: authorize_publish failed", self.client_addr)
-            self._refuse(stream_id, PublishDenial.UNAVAILABLE, "authorization failed")
-            return
-        finally:
-            self._authorizing = False
-        if self._closing:
-            return
-        if decision.grant is None:
+            logger.exception("%s: could not start the publish", self._prefix)
+            self._close("internal error", "protocol_error", level=logging.WARNING)
+
+    def _decided(self, decision: PublishDecision, stream_id: int) -> None:
+        grant = decision.grant
+        if grant is None:
             self._refuse(stream_id, decision.denial or PublishDenial.INVALID_KEY, decision.message)
             return
         try:
-            self.stream = self._registry.start(decision.grant, "rtmp", self.client_addr)
+            stream = self._registry.start(grant, "rtmp", self.client_addr)
         except AlreadyLiveError:
-            self._refuse(stream_id, PublishDenial.ALREADY_LIVE, "stream is already live")
+            self._refuse(
+                stream_id, PublishDenial.ALREADY_LIVE, "stream is already live", grant.stream_id
+            )
             return
-        self._send(USER_CONTROL, struct.pack(">HI", 0, stream_id))  # StreamBegin
-        self._status(stream_id, "status", "NetStream.Publish.Start", "publishing")
-        logger.info("rtmp %s: publishing stream %s", self.client_addr, decision.grant.stream_id)
-
-    def _refuse(self, stream_id: int, denial: PublishDenial, message: str) -> None:
-        logger.info("rtmp %s: publish refused (%s)", self.client_addr, denial.value)
-        self._emit_denial(denial)
-        self._status(
-            stream_id,
-            "error",
-            DENIAL_STATUS.get(denial, "NetStream.Publish.Denied"),
-            message or denial.value,
+        self.stream = stream
+        self.phase = Phase.PUBLISHING
+        self._send(USER_CONTROL, commands.stream_begin(stream_id))
+        self._send_command(
+            commands.on_status("status", "NetStream.Publish.Start", "publishing"), stream_id
         )
-        self._close_after_reply()
+        logger.info("%s: publishing stream %s", self._prefix, grant.stream_id)
+        assert self._feed is not None
+        self._feed.attach(stream)
 
-    def _emit_denial(self, denial: PublishDenial) -> None:
+    def _refuse(
+        self, stream_id: int, denial: PublishDenial, message: str, engine_stream_id: str = ""
+    ) -> None:
+        attributes: dict[str, str | int | float | bool] = {
+            "reason": denial.value,
+            "protocol": "rtmp",
+            "client_addr": self.client_addr,
+        }
+        if message:
+            attributes["message"] = message
         try:
             self._hooks.emit(
                 EngineEvent(
-                    EngineEventKind.PUBLISH_DENIED,
-                    "",
-                    time.time(),
-                    {"reason": denial.value, "protocol": "rtmp"},
+                    EngineEventKind.PUBLISH_DENIED, engine_stream_id, time.time(), attributes
                 )
             )
         except Exception:
-            logger.exception("emit hook failed")
-
-    def _end_publish(self) -> None:
-        if self.stream is not None:
-            self._registry.finish(self.stream, "publisher_stopped")
-            self.stream = None
+            logger.exception("%s: emit hook failed", self._prefix)
+        code = DENIAL_STATUS.get(denial, "NetStream.Publish.Denied")
+        self._send_command(commands.on_status("error", code, message or denial.value), stream_id)
+        self._close(
+            f"publish refused: {denial.value}" + (f" ({message})" if message else ""),
+            "publisher_stopped",
+            graceful=True,
+        )
