@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,13 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from bench._measure import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -104,18 +98,6 @@ def enrollment_token(api_url: str, token: str) -> str:
             f"/v1/clusters/{cluster.json()['id']}/enrollment-tokens", json={"ttl_seconds": 600}
         ).raise_for_status()
         return str(out.json()["token"])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 @contextlib.contextmanager

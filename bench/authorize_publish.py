@@ -26,14 +26,8 @@ from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
-from bench._control import (
-    control_process,
-    database,
-    enrollment_token,
-    median,
-    percentile,
-    seed_streams,
-)
+from bench._control import control_process, database, enrollment_token, seed_streams
+from bench._measure import free_port, median, percentile
 
 
 async def enroll(target: str, token: str) -> str:
@@ -156,8 +150,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
 def run_ceiling(args: argparse.Namespace) -> dict[str, float]:
     """The same load against a servicer that does no work at all."""
     import subprocess
-
-    from bench._control import free_port
 
     port = free_port()
     server = subprocess.Popen(

@@ -21,7 +21,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,10 @@ from pathlib import Path
 from media_plane.engine.hooks import PlayDecision
 from media_plane.protocols.hls import SegmentStore
 from media_plane.servers.hls import HlsHttpServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._measure import free_port
 
 NGINX = "/usr/sbin/nginx"
 PLAYBACK_ID = "bench"
@@ -51,13 +54,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _to_ms(value: str) -> float:
@@ -197,7 +193,7 @@ async def main(args: argparse.Namespace) -> int:
         # nginx workers drop root and must be able to read the files.
         for directory in (prefix, root, root / "hls", stream_dir):
             directory.chmod(0o755)
-        nginx_port = _free_port()
+        nginx_port = free_port()
         conf = prefix / "nginx.conf"
         conf.write_text(_nginx_conf(root, prefix, nginx_port))
         nginx_command = [NGINX, "-c", str(conf), "-p", str(prefix)]

@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from media_plane.edge_engine import (
     EngineEvent,
@@ -35,6 +35,10 @@ from media_plane.edge_engine import (
 )
 from media_plane.engine.live_stream import LiveStream
 from media_plane.media import AudioTrack, MediaPacket, TrackKind, VideoTrack
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._measure import free_port, percentile
 
 
 class AllowAll:
@@ -73,17 +77,6 @@ class Arrivals:
 
     def on_end(self) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def one_run(seconds: float, segment: float) -> dict[str, float]:

@@ -21,7 +21,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._control import control_process, database, median, seed_streams
+from bench._control import control_process, database, seed_streams
+from bench._measure import median
 
 
 def parse_wrk(output: str) -> tuple[float, float]:

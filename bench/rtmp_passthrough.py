@@ -18,7 +18,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,15 +29,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._measure import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_source(path: Path, seconds: int) -> None:

@@ -1,4 +1,8 @@
-"""Runs the control plane's REST and gRPC servers in one process until SIGINT/SIGTERM."""
+"""Runs the control plane's REST and gRPC servers in one process until SIGINT/SIGTERM.
+
+`running_servers` is also how the single-node launcher runs the control plane beside an
+edge, so both share one start-up and shutdown order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 
 import uvicorn
 
@@ -21,54 +26,92 @@ logger = logging.getLogger(__name__)
 
 
 class _Uvicorn(uvicorn.Server):
-    """Uvicorn without its own signal handling: `serve` owns SIGINT/SIGTERM."""
+    """Uvicorn without its own signal handling: the process entry point owns the signals."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
 
-async def serve(
-    settings: ControlPlaneSettings, *, migrate: bool, announce: Callable[[str], None]
-) -> None:
+@dataclass(frozen=True)
+class RunningServers:
+    #: Ends only when the REST server stops (on its own, that is a failure).
+    http_task: asyncio.Task[None]
+    grpc_port: int
+
+
+@contextlib.asynccontextmanager
+async def running_servers(
+    settings: ControlPlaneSettings,
+    database: Database,
+    metrics: ControlPlaneMetrics,
+    *,
+    grace_s: float = 5.0,
+) -> AsyncIterator[RunningServers]:
+    """Serves gRPC and REST on `database` for the duration of the block."""
+    grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
+    await grpc_server.start()
+    http = _Uvicorn(
+        uvicorn.Config(
+            create_app(settings, database, metrics),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    http_task = asyncio.create_task(http.serve(), name="control-plane-http")
+    try:
+        yield RunningServers(http_task=http_task, grpc_port=grpc_port)
+    finally:
+        http.should_exit = True
+        await grpc_server.stop(grace=grace_s)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(http_task, 10)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    metrics = ControlPlaneMetrics()
-    async with open_database(settings, migrate=migrate) as database:
-        grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
-        await grpc_server.start()
-        http = _Uvicorn(
-            uvicorn.Config(
-                create_app(settings, database, metrics),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
+    try:
+        yield stop
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def until_stopped(servers: RunningServers, stop: asyncio.Event) -> None:
+    """Returns when `stop` is set; raises if the REST server ended first."""
+    stop_task = asyncio.create_task(stop.wait(), name="control-plane-stop")
+    try:
+        done, _ = await asyncio.wait(
+            {servers.http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
         )
-        http_task = asyncio.create_task(http.serve(), name="control-plane-http")
-        stop_task = asyncio.create_task(stop.wait(), name="control-plane-stop")
-        announce(
-            f"control plane REST on {settings.http_host}:{settings.http_port}, "
-            f"gRPC on {settings.grpc_host}:{grpc_port}"
-        )
-        try:
-            done, _ = await asyncio.wait(
-                {http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+    finally:
+        stop_task.cancel()
+    if servers.http_task in done and not stop.is_set():
+        servers.http_task.result()
+        raise RuntimeError("the REST server stopped unexpectedly")
+
+
+async def serve(
+    settings: ControlPlaneSettings, *, migrate: bool, announce: Callable[[str], None]
+) -> None:
+    with stop_on_signals() as stop:
+        async with (
+            open_database(settings, migrate=migrate) as database,
+            running_servers(settings, database, ControlPlaneMetrics()) as servers,
+        ):
+            announce(
+                f"control plane REST on {settings.http_host}:{settings.http_port}, "
+                f"gRPC on {settings.grpc_host}:{servers.grpc_port}"
             )
-            if http_task in done:
-                http_task.result()
-        finally:
-            stop_task.cancel()
-            http.should_exit = True
-            await grpc_server.stop(grace=5.0)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(http_task, 10)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            await until_stopped(servers, stop)
 
 
 async def migrate(settings: ControlPlaneSettings) -> None:
@@ -84,15 +127,21 @@ async def bootstrap_admin(
     Returns (created, token); nothing is created when a platform admin exists already.
     """
     async with open_database(settings, migrate=True) as database:
-        return await _bootstrap(settings, database, email, password)
+        return await bootstrap_platform_admin(settings, database, email, password)
 
 
-async def _bootstrap(
-    settings: ControlPlaneSettings, database: Database, email: str, password: str
+async def bootstrap_platform_admin(
+    settings: ControlPlaneSettings,
+    database: Database,
+    email: str,
+    password: str,
+    *,
+    label: str = "bootstrap",
 ) -> tuple[bool, str | None]:
+    """`bootstrap_admin` on an open database."""
     async with database.session_factory() as session:
         auth = AuthService(session, settings)
         if not await auth.ensure_platform_admin(email, password):
             return False, None
-        issued = await auth.create_api_token(None, "bootstrap", list(Scope))
+        issued = await auth.create_api_token(None, label, list(Scope))
         return True, issued.secret

@@ -13,7 +13,7 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 from edge_sidecar.control_client import ControlClient
 from edge_sidecar.decision_cache import DecisionCache
 from edge_sidecar.errors import ControlUnavailableError, CredentialRejectedError
-from edge_sidecar.event_builder import build_event
+from edge_sidecar.event_builder import build_event, client_ip
 from edge_sidecar.metrics import EdgeMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
 from media_plane.edge_engine import (
@@ -44,11 +44,6 @@ PLAY_DENIALS = {
 }
 
 _SAMPLE_KINDS = {EngineEventKind.INGEST_HEALTH}
-
-
-def _client_ip(client_addr: str) -> str:
-    host = client_addr.rsplit(":", 1)[0] if client_addr.count(":") == 1 else client_addr
-    return host.strip("[]")
 
 
 class SidecarHooks:
@@ -83,7 +78,7 @@ class SidecarHooks:
         if cached is not None:
             return PublishDecision.allow(cached)
         try:
-            response = await self._control.authorize_publish(key, protocol, _client_ip(client_addr))
+            response = await self._control.authorize_publish(key, protocol, client_ip(client_addr))
         except (ControlUnavailableError, CredentialRejectedError) as exc:
             logger.warning("publish refused: control plane unavailable (%s)", exc)
             self._metrics.publish_denials.labels(PublishDenial.UNAVAILABLE.value).inc()
@@ -119,7 +114,7 @@ class SidecarHooks:
             return PlayDecision(allowed=True)
         try:
             response = await self._control.authorize_play(
-                playback_id, token, _client_ip(client_addr), "hls"
+                playback_id, token, client_ip(client_addr), "hls"
             )
         except (ControlUnavailableError, CredentialRejectedError) as exc:
             logger.warning("play refused: control plane unavailable (%s)", exc)

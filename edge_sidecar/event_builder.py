@@ -30,9 +30,14 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+def client_ip(client_addr: str) -> str:
+    """The host part of an engine client address ("1.2.3.4:5678" -> "1.2.3.4")."""
+    host = client_addr.rsplit(":", 1)[0] if client_addr.count(":") == 1 else client_addr
+    return host.strip("[]")
+
+
 def hash_ip(address: str, salt: str) -> str:
-    host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
-    return hashlib.sha256(f"{salt}:{host}".encode()).hexdigest()
+    return hashlib.sha256(f"{salt}:{client_ip(address)}".encode()).hexdigest()
 
 
 def _protocol(value: object) -> common_pb2.MediaProtocol.ValueType:

@@ -9,22 +9,23 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
-import uvicorn
 from pydantic import SecretStr
 
-from control_plane.app import Database, create_app, open_database
-from control_plane.auth.principal import Scope
-from control_plane.auth.service import AuthService
+from control_plane.app import Database, open_database
 from control_plane.edges.service import EdgeRegistryService
-from control_plane.grpc_server import create_grpc_server
 from control_plane.observability.metrics import ControlPlaneMetrics
+from control_plane.serve import (
+    bootstrap_platform_admin,
+    running_servers,
+    stop_on_signals,
+    until_stopped,
+)
 from control_plane.settings import ControlPlaneSettings
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
@@ -54,14 +55,6 @@ class SingleNodeOptions:
     with_edge: bool = True
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
-    """Uvicorn without its own signal handling: the launcher owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def control_settings(options: SingleNodeOptions) -> ControlPlaneSettings:
     return ControlPlaneSettings(
         database_url=f"sqlite+aiosqlite:///{options.data_dir / 'control.db'}",
@@ -81,25 +74,24 @@ async def bootstrap_admin(
 ) -> LocalCredentials:
     """Creates the platform admin and a platform token on first start."""
     existing = read_credentials(data_dir)
-    async with database.session_factory() as session:
-        auth = AuthService(session, settings)
-        password = secrets.token_urlsafe(18)
-        created = await auth.ensure_platform_admin(ADMIN_EMAIL, password)
-        if not created and existing is not None:
-            if existing.api_url != api_url:
-                existing = LocalCredentials(
-                    api_url, existing.token, existing.admin_email, existing.admin_password
-                )
-                write_credentials(data_dir, existing)
-            return existing
-        if not created:
-            raise RuntimeError(
-                f"the database in {data_dir} has an admin but {data_dir}/credentials.json "
-                "is missing; restore it or start with a new --data-dir"
+    password = secrets.token_urlsafe(18)
+    created, token = await bootstrap_platform_admin(
+        settings, database, ADMIN_EMAIL, password, label="tidecast up"
+    )
+    if not created and existing is not None:
+        if existing.api_url != api_url:
+            existing = LocalCredentials(
+                api_url, existing.token, existing.admin_email, existing.admin_password
             )
-        issued = await auth.create_api_token(None, "tidecast up", list(Scope))
+            write_credentials(data_dir, existing)
+        return existing
+    if token is None:
+        raise RuntimeError(
+            f"the database in {data_dir} has an admin but {data_dir}/credentials.json "
+            "is missing; restore it or start with a new --data-dir"
+        )
     credentials = LocalCredentials(
-        api_url=api_url, token=issued.secret, admin_email=ADMIN_EMAIL, admin_password=password
+        api_url=api_url, token=token, admin_email=ADMIN_EMAIL, admin_password=password
     )
     write_credentials(data_dir, credentials)
     return credentials
@@ -151,66 +143,42 @@ async def _wait_ready(api_url: str, grpc_target: str, deadline_s: float = 30.0) 
 async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], None]) -> None:
     ensure_data_dir(options.data_dir)
     settings = control_settings(options)
-    metrics = ControlPlaneMetrics()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
     api_url = f"http://{options.host}:{options.http_port}"
-    async with open_database(settings, migrate=True) as database:
-        credentials = await bootstrap_admin(settings, database, options.data_dir, api_url)
-        app = create_app(settings, database, metrics)
-        http = _EmbeddedUvicorn(
-            uvicorn.Config(
-                app,
-                host=options.host,
-                port=options.http_port,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
-        await grpc_server.start()
-        http_task = asyncio.create_task(http.serve(), name="control-plane-http")
-        edge: EdgeSidecar | None = None
-        try:
-            await _wait_ready(api_url, f"{options.host}:{grpc_port}")
-            announce(f"control plane API   {api_url}  (OpenAPI: {api_url}/docs)")
-            announce(f"control plane gRPC  {options.host}:{grpc_port}")
-            if options.with_edge:
-                token = await local_enrollment_token(settings, database)
-                edge = EdgeSidecar(edge_settings(options, grpc_port, token))
-                await edge.start()
-                announce(f"edge RTMP ingest    {edge.rtmp_url}/<stream key>")
-                announce(f"edge HLS playback   {edge.http_url}/hls/<playback id>/index.m3u8")
-                announce(f"edge health         http://{options.host}:{edge.admin_port}/healthz")
-            announce(f"data directory      {options.data_dir}")
-            announce(
-                f"admin               {credentials.admin_email} / "
-                f"password in {options.data_dir}/credentials.json"
-            )
-            announce(
-                "next: tidecast tenant create NAME; tidecast stream create --tenant NAME my-stream"
-            )
-            announce("Tidecast is ready (Ctrl-C stops it)")
-            stop_task = asyncio.create_task(stop.wait(), name="stop-signal")
-            done, _ = await asyncio.wait(
-                [http_task, stop_task], return_when=asyncio.FIRST_COMPLETED
-            )
-            stop_task.cancel()
-            if http_task in done and not stop.is_set():
-                http_task.result()
-                raise RuntimeError("the REST server stopped unexpectedly")
-        finally:
-            announce("stopping...")
-            if edge is not None:
-                await edge.stop()
-            http.should_exit = True
-            await grpc_server.stop(grace=2.0)
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(http_task, 10)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+    with stop_on_signals() as stop:
+        async with open_database(settings, migrate=True) as database:
+            credentials = await bootstrap_admin(settings, database, options.data_dir, api_url)
+            async with running_servers(
+                settings, database, ControlPlaneMetrics(), grace_s=2.0
+            ) as servers:
+                edge: EdgeSidecar | None = None
+                try:
+                    await _wait_ready(api_url, f"{options.host}:{servers.grpc_port}")
+                    announce(f"control plane API   {api_url}  (OpenAPI: {api_url}/docs)")
+                    announce(f"control plane gRPC  {options.host}:{servers.grpc_port}")
+                    if options.with_edge:
+                        token = await local_enrollment_token(settings, database)
+                        edge = EdgeSidecar(edge_settings(options, servers.grpc_port, token))
+                        await edge.start()
+                        announce(f"edge RTMP ingest    {edge.rtmp_url}/<stream key>")
+                        announce(
+                            f"edge HLS playback   {edge.http_url}/hls/<playback id>/index.m3u8"
+                        )
+                        announce(
+                            f"edge health         http://{options.host}:{edge.admin_port}/healthz"
+                        )
+                    announce(f"data directory      {options.data_dir}")
+                    announce(
+                        f"admin               {credentials.admin_email} / "
+                        f"password in {options.data_dir}/credentials.json"
+                    )
+                    announce(
+                        "next: tidecast tenant create NAME; "
+                        "tidecast stream create --tenant NAME my-stream"
+                    )
+                    announce("Tidecast is ready (Ctrl-C stops it)")
+                    await until_stopped(servers, stop)
+                finally:
+                    announce("stopping...")
+                    if edge is not None:
+                        await edge.stop()
     announce("stopped")

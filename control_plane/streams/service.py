@@ -192,7 +192,7 @@ class StreamService:
         )
         if row is None:
             return PublishVerdict(denial=denial)
-        if denial is None and _needs_live_mark(row.live_node_id, row.live_since, node_id, now):
+        if denial is None and _needs_live_mark(row.live_node_id, row.live_since, node_id):
             await self._streams.mark_live(row.stream_id, node_id, now)
             await self._session.commit()
             self._cache.publish.put(
@@ -243,10 +243,7 @@ class StreamService:
         await self._streams.sync_live_streams(node_id, carried, grace, now)
 
 
-def _needs_live_mark(
-    live_node_id: str | None, live_since: datetime | None, node_id: str, now: datetime
-) -> bool:
+def _needs_live_mark(live_node_id: str | None, live_since: datetime | None, node_id: str) -> bool:
     # Re-authorizations by the node that already holds the stream skip the write, which
     # keeps the hot path read-only; heartbeats keep the holder up to date.
-    del now
     return live_node_id != node_id or live_since is None
