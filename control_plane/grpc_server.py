@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import grpc
+from tidecast.directory.v1 import directory_pb2_grpc
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from control_plane.app import Database
+from control_plane.directory.servicer import DirectoryServicer
 from control_plane.edge_control.servicer import EdgeControlServicer
 from control_plane.observability.metrics import ControlPlaneMetrics
 from control_plane.settings import ControlPlaneSettings
@@ -27,6 +29,9 @@ def create_grpc_server(
     )
     edge_control_pb2_grpc.add_EdgeControlServicer_to_server(
         EdgeControlServicer(settings, database.session_factory, metrics, database.hot_cache), server
+    )
+    directory_pb2_grpc.add_DirectoryServicer_to_server(
+        DirectoryServicer(settings, database.session_factory, database.hot_cache), server
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:

@@ -44,8 +44,16 @@ class EdgeSidecarSettings(BaseSettings):
     control_timeout_s: float = Field(default=2.0, gt=0)
     #: Heartbeat interval until the control plane says otherwise.
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    #: An HLS viewer that sent no request for this long has left (its session ends).
+    viewer_idle_s: float = Field(default=20.0, gt=0)
+    #: How often a watching viewer's progress (bytes, time) is reported.
+    viewer_progress_s: float = Field(default=30.0, gt=0)
     #: How often ingest health samples are emitted per live stream.
     health_interval_s: float = Field(default=10.0, gt=0)
+    #: The data plane's EventIngress gRPC address, host:port; unset keeps events in the spool.
+    ingress_target: str | None = None
+    #: Events per batch sent to the ingress.
+    ship_batch_events: int = Field(default=1000, ge=1, le=10_000)
     #: Disk budget of the event spool.
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     #: Salt for hashing client IP addresses in events.

@@ -14,8 +14,10 @@ from edge_sidecar.control_client import ControlClient
 from edge_sidecar.engine_hooks import SidecarHooks
 from edge_sidecar.errors import CredentialRejectedError
 from edge_sidecar.heartbeat import Heartbeater, NodePlace
+from edge_sidecar.ingress_client import IngressClient
 from edge_sidecar.metrics import EdgeMetrics
 from edge_sidecar.settings import EdgeSidecarSettings
+from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool
 from media_plane.edge_engine import EngineSettings, MediaEngine
 
@@ -34,6 +36,8 @@ class EdgeSidecar:
         self.engine: MediaEngine | None = None
         self.hooks: SidecarHooks | None = None
         self._heartbeater: Heartbeater | None = None
+        self.shipper: EventShipper | None = None
+        self._ingress: IngressClient | None = None
         self._admin: AdminServer | None = None
         self._started_at = time.monotonic()
 
@@ -105,6 +109,8 @@ class EdgeSidecar:
                 http_port=settings.http_port,
                 segment_duration_s=settings.segment_duration_s,
                 health_interval_s=settings.health_interval_s,
+                viewer_idle_s=settings.viewer_idle_s,
+                viewer_progress_s=settings.viewer_progress_s,
             ),
             self.hooks,
         )
@@ -123,6 +129,20 @@ class EdgeSidecar:
         except Exception as exc:
             logger.warning("first heartbeat failed, will retry: %s", exc)
         self._heartbeater.start()
+        if settings.ingress_target:
+            self._ingress = IngressClient(
+                settings.ingress_target,
+                timeout_s=max(settings.control_timeout_s, 10.0),
+                max_message_bytes=16 * 1024 * 1024,
+            )
+            self._ingress.set_credential(self.node.credential)
+            self.shipper = EventShipper(
+                self.spool,
+                self._ingress,
+                ShipperMetrics(self.metrics.registry),
+                batch_events=settings.ship_batch_events,
+            )
+            self.shipper.start()
         self._admin = AdminServer(
             create_admin_app(self.metrics, self.health), settings.bind_host, settings.admin_port
         )
@@ -143,6 +163,7 @@ class EdgeSidecar:
             "control_plane_reachable": control_ok,
             "spool_pending_events": pending,
             "spool_dropped_samples": self.spool.dropped_samples if self.spool else 0,
+            "events_rejected_by_ingress": self.shipper.rejected if self.shipper else 0,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
         }
 
@@ -153,6 +174,10 @@ class EdgeSidecar:
             await self._heartbeater.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self.shipper is not None:
+            await self.shipper.stop()
+        if self._ingress is not None:
+            await self._ingress.close()
         if self.spool is not None:
             self.spool.sync()
             self.spool.close()

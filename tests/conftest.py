@@ -1,3 +1,8 @@
 """Shared fixtures. Real servers are started here and stopped when the session ends."""
 
-pytest_plugins = ["tests.harness.postgres"]
+pytest_plugins = [
+    "tests.harness.postgres",
+    "tests.harness.kafka",
+    "tests.harness.chdb",
+    "tests.harness.clickhouse_http",
+]

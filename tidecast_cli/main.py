@@ -32,6 +32,8 @@ control_app = typer.Typer(help="Run the control plane on its own (at scale).", n
 app.add_typer(control_app, name="control")
 app.add_typer(node_app, name="node")
 app.add_typer(edge_app, name="edge")
+data_app = typer.Typer(help="Run the data plane on its own (at scale).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 DataDirOpt = Annotated[
     Path | None,
@@ -85,6 +87,10 @@ def up(
     rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
     hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
     edge_admin_port: Annotated[int, typer.Option(help="Edge /healthz and /metrics.")] = 9102,
+    ingress_port: Annotated[int, typer.Option(help="Data plane event ingress (gRPC).")] = 50061,
+    analytics_port: Annotated[
+        int, typer.Option(help="Analytics API and realtime WebSocket port.")
+    ] = 8090,
     no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
@@ -102,6 +108,8 @@ def up(
         rtmp_port=rtmp_port,
         hls_port=hls_port,
         edge_admin_port=edge_admin_port,
+        ingress_port=ingress_port,
+        analytics_port=analytics_port,
         with_edge=not no_edge,
     )
     try:
@@ -487,9 +495,13 @@ def edge_run(
         Path | None,
         typer.Option(help="Where credentials and the event spool live (or EDGE_STATE_DIR)."),
     ] = None,
+    ingress: Annotated[
+        str | None,
+        typer.Option(help="Data plane event ingress HOST:PORT (or EDGE_INGRESS_TARGET)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
-    """Run an edge node: enroll once, host the media engine, heartbeat."""
+    """Run an edge node: enroll once, host the media engine, heartbeat, ship events."""
     from tidecast_cli.edge_node import run_edge
 
     logging.basicConfig(
@@ -502,11 +514,36 @@ def edge_run(
         overrides["enroll_token"] = enroll_token
     if state_dir:
         overrides["state_dir"] = state_dir
+    if ingress:
+        overrides["ingress_target"] = ingress
     try:
         asyncio.run(run_edge(overrides, lambda line: typer.echo(line)))
     except Exception as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+@data_app.command("serve")
+def data_serve(
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="ingress, ingest or api; repeat for several (default: all three)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
+) -> None:
+    """Serve data-plane roles with settings from DATA_PLANE_* variables."""
+    from data_plane.serve import ALL_ROLES, Role, serve
+    from data_plane.settings import DataPlaneSettings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        roles = [Role(r) for r in role] if role else list(ALL_ROLES)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    asyncio.run(serve(DataPlaneSettings(), roles, announce=lambda m: typer.echo(m)))
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ from control_plane.serve import (
     until_stopped,
 )
 from control_plane.settings import ControlPlaneSettings
+from data_plane.serve import running_data_plane
+from data_plane.settings import DataPlaneSettings
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
 from tidecast_cli.data_dir import (
@@ -51,6 +53,8 @@ class SingleNodeOptions:
     rtmp_port: int = 1935
     hls_port: int = 8088
     edge_admin_port: int = 9102
+    ingress_port: int = 50061
+    analytics_port: int = 8090
     #: Run an edge node beside the control plane.
     with_edge: bool = True
 
@@ -111,9 +115,26 @@ async def local_enrollment_token(settings: ControlPlaneSettings, database: Datab
         return token
 
 
-def edge_settings(options: SingleNodeOptions, grpc_port: int, token: str) -> EdgeSidecarSettings:
+def data_settings(options: SingleNodeOptions, grpc_port: int, token: str) -> DataPlaneSettings:
+    return DataPlaneSettings(
+        bus="memory",
+        warehouse="chdb",
+        chdb_path=options.data_dir / "analytics",
+        control_target=f"{options.host}:{grpc_port}",
+        control_token=SecretStr(token),
+        ingress_host=options.host,
+        ingress_port=options.ingress_port,
+        api_host=options.host,
+        api_port=options.analytics_port,
+    )
+
+
+def edge_settings(
+    options: SingleNodeOptions, grpc_port: int, token: str, ingress_port: int | None
+) -> EdgeSidecarSettings:
     return EdgeSidecarSettings(
         control_target=f"{options.host}:{grpc_port}",
+        ingress_target=f"{options.host}:{ingress_port}" if ingress_port else None,
         enroll_token=SecretStr(token),
         state_dir=options.data_dir / "edge",
         region="local",
@@ -147,17 +168,32 @@ async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], 
     with stop_on_signals() as stop:
         async with open_database(settings, migrate=True) as database:
             credentials = await bootstrap_admin(settings, database, options.data_dir, api_url)
-            async with running_servers(
-                settings, database, ControlPlaneMetrics(), grace_s=2.0
-            ) as servers:
+            async with (
+                running_servers(settings, database, ControlPlaneMetrics(), grace_s=2.0) as servers,
+                running_data_plane(
+                    data_settings(options, servers.grpc_port, credentials.token)
+                ) as data_plane,
+            ):
                 edge: EdgeSidecar | None = None
                 try:
                     await _wait_ready(api_url, f"{options.host}:{servers.grpc_port}")
                     announce(f"control plane API   {api_url}  (OpenAPI: {api_url}/docs)")
                     announce(f"control plane gRPC  {options.host}:{servers.grpc_port}")
+                    analytics_url = f"http://{options.host}:{data_plane.api_port}"
+                    announce(
+                        f"analytics API       {analytics_url}  (OpenAPI: {analytics_url}/docs)"
+                    )
+                    announce(
+                        f"realtime WebSocket  ws://{options.host}:{data_plane.api_port}"
+                        "/v1/tenants/<tenant id>/realtime"
+                    )
                     if options.with_edge:
                         token = await local_enrollment_token(settings, database)
-                        edge = EdgeSidecar(edge_settings(options, servers.grpc_port, token))
+                        edge = EdgeSidecar(
+                            edge_settings(
+                                options, servers.grpc_port, token, data_plane.ingress_port
+                            )
+                        )
                         await edge.start()
                         announce(f"edge RTMP ingest    {edge.rtmp_url}/<stream key>")
                         announce(

@@ -59,6 +59,15 @@ class StreamRepository:
         result = await self._session.execute(query.order_by(Stream.id).limit(limit))
         return result.scalars().all()
 
+    async def owners(self, stream_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(stream id, tenant id, playback id) of the streams that exist among `stream_ids`."""
+        result = await self._session.execute(
+            select(Stream.id, Stream.tenant_id, Stream.playback_id).where(
+                Stream.id.in_(list(stream_ids))
+            )
+        )
+        return [(row[0], row[1], row[2]) for row in result.all()]
+
     async def delete(self, stream: Stream) -> None:
         await self._session.delete(stream)
         await self._session.flush()

@@ -104,6 +104,7 @@ class ControlPlane:
     client: httpx.AsyncClient
     admin_token: str
     channel: grpc.aio.Channel
+    grpc_target: str = ""
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     def as_(self, token: str | None) -> httpx.AsyncClient:
@@ -223,7 +224,9 @@ async def running_control_plane(settings: ControlPlaneSettings) -> AsyncIterator
             headers={"Authorization": f"Bearer {admin.secret}"},
         )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        control = ControlPlane(settings, database, metrics, app, client, admin.secret, channel)
+        control = ControlPlane(
+            settings, database, metrics, app, client, admin.secret, channel, f"127.0.0.1:{port}"
+        )
         try:
             yield control
         finally:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import needs_ffmpeg
@@ -41,7 +42,10 @@ def cli(data_dir: Path, *args: str) -> str:
 
 def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    ports = {name: free_port() for name in ("http", "grpc", "rtmp", "hls", "admin")}
+    ports = {
+        name: free_port()
+        for name in ("http", "grpc", "rtmp", "hls", "admin", "ingress", "analytics")
+    }
     process = subprocess.Popen(
         [
             TIDECAST,
@@ -58,6 +62,10 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
             str(ports["hls"]),
             "--edge-admin-port",
             str(ports["admin"]),
+            "--ingress-port",
+            str(ports["ingress"]),
+            "--analytics-port",
+            str(ports["analytics"]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,6 +82,8 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
             assert time.monotonic() < deadline, "".join(lines)
         banner = "".join(lines)
         assert f"rtmp://127.0.0.1:{ports['rtmp']}/live" in banner
+        analytics_url = f"http://127.0.0.1:{ports['analytics']}"
+        assert analytics_url in banner
         credentials = json.loads((data_dir / "credentials.json").read_text())
         assert (data_dir / "credentials.json").stat().st_mode & 0o077 == 0
         assert credentials["token"] not in banner
@@ -143,6 +153,23 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
         assert probe.returncode == 0, probe.stderr
         codecs = {s["codec_name"] for s in json.loads(probe.stdout)["streams"]}
         assert codecs == {"h264", "aac"}
+
+        # The edge shipped the publish to the data plane; the analytics API reports it.
+        sessions: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while not sessions or not sessions[0].get("ended_at"):
+            assert time.monotonic() < deadline, sessions
+            time.sleep(0.5)
+            answer = httpx.get(
+                f"{analytics_url}/v1/tenants/{tenant['id']}/analytics/sessions",
+                headers={"Authorization": f"Bearer {credentials['token']}"},
+                timeout=10,
+            )
+            assert answer.status_code == 200, answer.text
+            sessions = answer.json()["sessions"]
+        assert [(s["stream_id"], s["protocol"], s["width"]) for s in sessions] == [
+            (stream["id"], "rtmp", 640)
+        ]
 
         nodes = json.loads(cli(data_dir, "node", "list", "--json"))
         assert len(nodes) == 1 and nodes[0]["status"] == "active"

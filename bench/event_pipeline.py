@@ -1,0 +1,329 @@
+"""Events per second from simulated sidecars through ingress, bus and ingest into the
+warehouse, sustained, with emit-to-queryable latency; and the raw ceilings of the parts.
+
+    .venv/bin/python bench/event_pipeline.py --path single   # in-process bus + chDB
+    .venv/bin/python bench/event_pipeline.py --path kafka    # tansu broker + chDB
+
+A control plane runs in its own process (nodes, streams, the Directory). The data plane
+runs as `tidecast data serve` processes: one with every role (single), or an ingress
+process and an ingest process (kafka). This process is the load: N sidecars, each with
+K calls in flight. After the run the data plane stops and this process opens its chDB
+directory to count what arrived (`ingested_at` is stamped by the warehouse at insert) and
+to measure the ceilings:
+
+- bulk insert of 100k-row Arrow tables into chDB (rows/s);
+- produce-only to the bus: the in-process bus, or tansu through aiokafka (events/s, in
+  messages of 1000 events).
+
+Last line: {"metric", "value", "unit", "ceiling", "ratio", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from tidecast.edge.v1 import edge_control_pb2 as edge_pb
+from tidecast.edge.v1 import edge_control_pb2_grpc
+
+from bench._control import ROOT, control_process, database, enrollment_token
+from bench._event_load import BatchTemplate, SidecarLoad, check_template
+from bench._measure import free_port, percentile
+
+
+def seed(api_url: str, token: str, streams: int) -> tuple[str, list[str]]:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as client:
+        tenant = client.post("/v1/tenants", json={"name": "bench"}).raise_for_status().json()
+        ids = [
+            client.post(f"/v1/tenants/{tenant['id']}/streams", json={"name": f"s{i}"})
+            .raise_for_status()
+            .json()["id"]
+            for i in range(streams)
+        ]
+    return str(tenant["id"]), ids
+
+
+async def enroll(grpc_target: str, api_url: str, token: str, count: int) -> list[tuple[str, str]]:
+    nodes = []
+    async with grpc.aio.insecure_channel(grpc_target) as channel:
+        stub = edge_control_pb2_grpc.EdgeControlStub(channel)
+        for i in range(count):
+            response = await stub.EnrollNode(
+                edge_pb.EnrollNodeRequest(
+                    enrollment_token=enrollment_token(api_url, token), hostname=f"sim{i}"
+                )
+            )
+            nodes.append((response.node_id, response.node_credential))
+    return nodes
+
+
+@contextlib.contextmanager
+def data_plane(roles: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    args = [sys.executable, "-m", "tidecast_cli.main", "data", "serve", "--log-level", "WARNING"]
+    for role in roles:
+        args += ["--role", role]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            args,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=subprocess.PIPE,
+            stderr=out,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"data plane {roles} exited: {log.read_text()[-2000:]}")
+            if "data plane is ready" in line:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("data plane did not start")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def run_load(loads: list[SidecarLoad], seconds: float) -> None:
+    await asyncio.gather(*(load.run(seconds) for load in loads))
+
+
+async def analyse(chdb_path: Path, tenant: str, window: tuple[float, float]) -> dict[str, Any]:
+    from data_plane.warehouse.chdb_warehouse import ChdbWarehouse
+
+    warehouse = ChdbWarehouse(chdb_path)
+    try:
+        start_ms, end_ms = int(window[0] * 1000), int(window[1] * 1000)
+        result = await warehouse.query(
+            """
+            SELECT count(),
+                   uniqExact(event_id),
+                   countIf(ingested_at >= fromUnixTimestamp64Milli({s:Int64}, 'UTC')
+                           AND ingested_at < fromUnixTimestamp64Milli({e:Int64}, 'UTC')),
+                   quantiles(0.5, 0.99)(
+                       toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(occurred_at))
+            FROM events WHERE tenant_id = {t:String}
+            """,
+            {"t": tenant, "s": start_ms, "e": end_ms},
+        )
+        rows, distinct, in_window, latency = result.rows[0]
+        insert_ceiling = await chdb_insert_ceiling(warehouse)
+    finally:
+        await warehouse.close()
+    return {
+        "rows": int(rows),
+        "distinct": int(distinct),
+        "in_window": int(in_window),
+        "latency_p50_ms": float(latency[0]),
+        "latency_p99_ms": float(latency[1]),
+        "insert_ceiling": insert_ceiling,
+    }
+
+
+async def chdb_insert_ceiling(warehouse: Any, rows: int = 100_000, rounds: int = 5) -> float:
+    """Rows/s of bulk Arrow inserts into a copy of the events table (no views on it)."""
+    from data_plane.warehouse.event_rows import events_to_arrow
+    from tidecast.events.v1 import ingress_pb2 as pb
+
+    template = BatchTemplate.build("node", "ceiling", ["s1", "s2"], 1000)
+    events = []
+    while len(events) < rows:
+        events.extend(pb.PublishEventsRequest.FromString(template.stamp()).events)
+    table = events_to_arrow(events[:rows])
+    await warehouse.execute("DROP TABLE IF EXISTS bench_insert_ceiling")
+    await warehouse.execute("CREATE TABLE bench_insert_ceiling AS events")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await warehouse.insert_arrow("bench_insert_ceiling", table)
+    elapsed = time.perf_counter() - started
+    await warehouse.execute("DROP TABLE bench_insert_ceiling")
+    return rows * rounds / elapsed
+
+
+async def bus_ceiling(path: str, bootstrap: str | None, seconds: float = 5.0) -> float:
+    """Events/s produced to the bus alone, in messages of 1000 events (acks=all on Kafka)."""
+    from tidecast.events.v1 import ingress_pb2 as pb
+
+    from data_plane.bus.base import OutgoingMessage
+    from data_plane.ingress.batching import to_messages
+
+    template = BatchTemplate.build("node", "ceiling", ["s1"], 1000)
+    messages: list[OutgoingMessage] = to_messages(
+        list(pb.PublishEventsRequest.FromString(template.stamp()).events)
+    )
+    if path == "kafka":
+        from data_plane.bus.kafka import KafkaBus
+
+        bus: Any = KafkaBus(bootstrap or "")
+    else:
+        from data_plane.bus.memory import InProcessBus
+
+        bus = InProcessBus()
+    await bus.start()
+    try:
+        topic = f"ceiling-{time.time_ns()}"
+        await bus.ensure_topic(topic, 6)
+        producer = bus.producer()
+        sent = 0
+        end = time.perf_counter() + seconds
+        started = time.perf_counter()
+        while time.perf_counter() < end:
+            await producer.send_batch(topic, messages * 20)
+            sent += 20 * 1000
+        return sent / (time.perf_counter() - started)
+    finally:
+        await bus.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", choices=["single", "kafka"], default="single")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--sidecars", type=int, default=4)
+    parser.add_argument("--in-flight", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--streams", type=int, default=20)
+    args = parser.parse_args()
+    check_template()
+    command = "python bench/event_pipeline.py " + " ".join(sys.argv[1:])
+
+    with (
+        database("sqlite") as url,
+        control_process(url) as control,
+        tempfile.TemporaryDirectory() as tmp_dir,
+        contextlib.ExitStack() as stack,
+    ):
+        tmp = Path(tmp_dir)
+        tenant, streams = seed(control.api_url, control.token, args.streams)
+        nodes = asyncio.run(
+            enroll(control.grpc_target, control.api_url, control.token, args.sidecars)
+        )
+        ingress_port = free_port()
+        chdb_path = tmp / "chdb"
+        env = {
+            "DATA_PLANE_CONTROL_TARGET": control.grpc_target,
+            "DATA_PLANE_CONTROL_TOKEN": control.token,
+            "DATA_PLANE_INGRESS_PORT": str(ingress_port),
+            "DATA_PLANE_API_PORT": str(free_port()),
+            "DATA_PLANE_CHDB_PATH": str(chdb_path),
+            "DATA_PLANE_WAREHOUSE": "chdb",
+        }
+        bootstrap = None
+        if args.path == "kafka":
+            from tests.harness.kafka import running_tansu
+
+            broker = stack.enter_context(running_tansu())
+            bootstrap = broker.bootstrap
+            kafka_env = {**env, "DATA_PLANE_BUS": "kafka", "DATA_PLANE_KAFKA_BOOTSTRAP": bootstrap}
+            stack.enter_context(data_plane(["ingest"], kafka_env, tmp / "ingest.log"))
+            stack.enter_context(data_plane(["ingress"], kafka_env, tmp / "ingress.log"))
+        else:
+            stack.enter_context(
+                data_plane(
+                    ["ingress", "ingest", "api"],
+                    {**env, "DATA_PLANE_BUS": "memory"},
+                    tmp / "data.log",
+                )
+            )
+        loads = [
+            SidecarLoad(
+                f"127.0.0.1:{ingress_port}",
+                credential,
+                node_id,
+                tenant,
+                streams,
+                args.batch,
+                args.in_flight,
+            )
+            for node_id, credential in nodes
+        ]
+        started = time.time()
+        asyncio.run(run_load(loads, args.seconds + args.warmup))
+        ended = time.time()
+        accepted = sum(load.accepted for load in loads)
+        # Let the ingest drain what the bus still holds before the warehouse is read.
+        time.sleep(5)
+        stack.close()
+        figures = asyncio.run(analyse(chdb_path, tenant, (started + args.warmup, ended)))
+        ceiling_bus = (
+            asyncio.run(bus_ceiling(args.path, bootstrap)) if args.path == "single" else None
+        )
+
+    if args.path == "kafka":
+        ceiling_bus = float("nan")  # measured below with its own broker
+        from tests.harness.kafka import running_tansu
+
+        with running_tansu() as broker:
+            ceiling_bus = asyncio.run(bus_ceiling("kafka", broker.bootstrap))
+    assert ceiling_bus is not None
+    window = ended - started - args.warmup
+    rate = figures["in_window"] / window
+    call_latency = [s for load in loads for s in load.latencies_s]
+    lower = min(ceiling_bus, figures["insert_ceiling"])
+    print(
+        f"path: {args.path}; {args.sidecars} sidecars x {args.in_flight} in flight, "
+        f"batches of {args.batch}"
+    )
+    print(
+        f"accepted by the ingress: {accepted} events ({accepted / (ended - started):,.0f}/s); "
+        f"failed calls: {sum(load.failures for load in loads)}"
+    )
+    lost, doubled = accepted - figures["distinct"], figures["rows"] - figures["distinct"]
+    print(
+        f"stored: {figures['rows']} rows, {figures['distinct']} distinct "
+        f"(lost: {lost}, doubled: {doubled})"
+    )
+    print(f"queryable in the {window:.0f} s window: {rate:,.0f} events/s")
+    print(
+        f"emit -> queryable: p50 {figures['latency_p50_ms']:.0f} ms, "
+        f"p99 {figures['latency_p99_ms']:.0f} ms"
+    )
+    print(
+        f"PublishEvents call latency: p50 {percentile(call_latency, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(call_latency, 99) * 1000:.1f} ms"
+    )
+    print(
+        f"ceilings: bus produce-only {ceiling_bus:,.0f} events/s, "
+        f"chDB bulk insert {figures['insert_ceiling']:,.0f} rows/s"
+    )
+    print(f"command: {command}")
+    print(
+        json.dumps(
+            {
+                "metric": f"event_pipeline_{args.path}_events_per_s",
+                "value": round(rate),
+                "unit": "events/s",
+                "ceiling": round(lower),
+                "ratio": round(rate / lower, 3),
+                "latency_p50_ms": round(figures["latency_p50_ms"]),
+                "latency_p99_ms": round(figures["latency_p99_ms"]),
+                "lost": accepted - figures["distinct"],
+                "doubled": figures["rows"] - figures["distinct"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Which events of a batch the ingress accepts: pure rules, no I/O.
+
+An event is refused, with a reason, when it is malformed (bad id, no payload, missing or
+oversized fields, a time far from now), when it claims another node than the caller, or
+when its tenant does not own its stream. Node health samples belong to no tenant; every
+other event belongs to the tenant that owns its stream, as the control plane says.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tidecast.events.v1 import events_pb2 as ev
+
+MAX_ID_LEN = 64
+MAX_TEXT_LEN = 512
+#: Events stamped further ahead than this are refused (clock skew allowance).
+MAX_FUTURE_MS = 5 * 60 * 1000
+
+NODE_SCOPED_KINDS = frozenset({"node_health"})
+
+
+class Rejection(StrEnum):
+    MALFORMED_ID = "malformed event id"
+    NO_PAYLOAD = "event has no payload"
+    MISSING_TIME = "occurred_at missing"
+    TOO_OLD = "occurred_at older than the retention"
+    IN_FUTURE = "occurred_at too far in the future"
+    WRONG_NODE = "node_id is not the calling node"
+    MISSING_STREAM = "stream_id or tenant_id missing"
+    FIELD_TOO_LONG = "a field is too long"
+    NODE_EVENT_WITH_TENANT = "node events carry no tenant or stream"
+    UNKNOWN_STREAM = "unknown stream"
+    FOREIGN_TENANT = "stream belongs to another tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    #: Indexes of accepted events, in batch order.
+    accepted: list[int]
+    #: (index, reason) of refused events.
+    rejected: list[tuple[int, Rejection]]
+
+
+def _valid_uuid(value: str) -> bool:
+    if len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_shape(
+    event: ev.Event, *, node_id: str, now_ms: int, oldest_ms: int
+) -> tuple[Rejection | None, str | None]:
+    """(rejection, payload kind): the checks that need no directory lookup."""
+    if not _valid_uuid(event.event_id):
+        return Rejection.MALFORMED_ID, None
+    kind = event.WhichOneof("payload")
+    if kind is None:
+        return Rejection.NO_PAYLOAD, None
+    if event.node_id != node_id:
+        return Rejection.WRONG_NODE, kind
+    if not event.HasField("occurred_at"):
+        return Rejection.MISSING_TIME, kind
+    occurred_ms = event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
+    if occurred_ms < oldest_ms:
+        return Rejection.TOO_OLD, kind
+    if occurred_ms > now_ms + MAX_FUTURE_MS:
+        return Rejection.IN_FUTURE, kind
+    if len(event.tenant_id) > MAX_ID_LEN or len(event.stream_id) > MAX_ID_LEN:
+        return Rejection.FIELD_TOO_LONG, kind
+    if kind in NODE_SCOPED_KINDS:
+        if event.tenant_id or event.stream_id:
+            return Rejection.NODE_EVENT_WITH_TENANT, kind
+        return None, kind
+    if not event.tenant_id or not event.stream_id:
+        return Rejection.MISSING_STREAM, kind
+    payload = getattr(event, kind)
+    if len(getattr(payload, "session_id", "")) > MAX_ID_LEN or (
+        len(getattr(payload, "user_agent", "")) > MAX_TEXT_LEN
+    ):
+        return Rejection.FIELD_TOO_LONG, kind
+    return None, kind
+
+
+def judge(
+    events: Sequence[ev.Event],
+    *,
+    node_id: str,
+    now_ms: int,
+    oldest_ms: int,
+    owners: Mapping[str, str | None],
+) -> Verdict:
+    """Splits a batch into accepted and refused events; `owners` maps stream id -> tenant id."""
+    accepted: list[int] = []
+    rejected: list[tuple[int, Rejection]] = []
+    for index, event in enumerate(events):
+        rejection, kind = check_shape(event, node_id=node_id, now_ms=now_ms, oldest_ms=oldest_ms)
+        if rejection is None and kind not in NODE_SCOPED_KINDS:
+            owner = owners.get(event.stream_id)
+            if owner is None:
+                rejection = Rejection.UNKNOWN_STREAM
+            elif owner != event.tenant_id:
+                rejection = Rejection.FOREIGN_TENANT
+        if rejection is None:
+            accepted.append(index)
+        else:
+            rejected.append((index, rejection))
+    return Verdict(accepted=accepted, rejected=rejected)
+
+
+def streams_of(events: Sequence[ev.Event]) -> set[str]:
+    return {e.stream_id for e in events if e.stream_id and len(e.stream_id) <= MAX_ID_LEN}

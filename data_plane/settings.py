@@ -1,0 +1,76 @@
+"""Data-plane settings, read once from the environment (DATA_PLANE_*) by the entry point."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BusBackend(StrEnum):
+    #: In-process bus: single node, one process.
+    MEMORY = "memory"
+    #: Any Kafka-protocol cluster, through aiokafka.
+    KAFKA = "kafka"
+
+
+class WarehouseBackend(StrEnum):
+    #: The ClickHouse engine in-process (chDB): single node, one process owns the directory.
+    CHDB = "chdb"
+    #: A ClickHouse server or cluster over HTTP, through clickhouse-connect.
+    CLICKHOUSE = "clickhouse"
+
+
+class DataPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DATA_PLANE_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    bus: BusBackend = BusBackend.MEMORY
+    #: Kafka bootstrap servers, comma separated (bus=kafka).
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: The topic every accepted event goes to (key = stream id, header tenant_id).
+    events_topic: str = "analytics_events"
+    #: Where messages the ingest cannot decode go, with the error in a header.
+    dead_letter_topic: str = "analytics_events_dlq"
+    #: Partitions of the events topic when the data plane creates it.
+    events_partitions: int = Field(default=6, ge=1)
+    #: Consumer group of the ingest into the warehouse.
+    ingest_group: str = "analytics-ingest"
+
+    warehouse: WarehouseBackend = WarehouseBackend.CHDB
+    #: chDB data directory (warehouse=chdb).
+    chdb_path: Path = Path("tidecast-analytics")
+    #: ClickHouse HTTP URL, e.g. http://user:password@host:8123/tidecast (warehouse=clickhouse).
+    clickhouse_url: str = "http://127.0.0.1:8123/default"
+    #: Raw events older than this are dropped by the warehouse (TTL).
+    raw_retention_days: int = Field(default=30, ge=1)
+
+    #: The control plane's gRPC address (Directory service), host:port.
+    control_target: str = "127.0.0.1:50051"
+    #: A platform API token the data plane presents to the control plane.
+    control_token: SecretStr = SecretStr("")
+    control_timeout_s: float = Field(default=2.0, gt=0)
+
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 50061
+    #: Events per PublishEvents call; larger batches are refused whole.
+    ingress_max_batch_events: int = Field(default=10_000, ge=1)
+    #: Request size limit of the ingress, bytes.
+    ingress_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    #: Ingest batches: at most this many messages per fetch ...
+    ingest_max_records: int = Field(default=2000, ge=1)
+    #: ... and at most this long between a message arriving and its batch being written.
+    ingest_max_wait_ms: int = Field(default=200, ge=1)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8090
+    #: Upper bound on the points a time-series query may return.
+    api_max_points: int = Field(default=10_000, ge=1)
+    #: Messages queued for one WebSocket client before it is dropped as too slow.
+    realtime_client_queue: int = Field(default=256, ge=1)
+    #: A viewer session with no event for this long no longer counts as watching.
+    viewer_idle_timeout_s: float = Field(default=60.0, gt=0)

@@ -1,0 +1,105 @@
+"""The ingress's pure rules: which events are accepted, how they become bus messages."""
+
+from __future__ import annotations
+
+from tidecast.events.v1 import events_pb2 as ev
+
+from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, TENANT_HEADER, to_messages
+from data_plane.ingress.recent_ids import RecentIds
+from data_plane.ingress.validation import Rejection, judge, streams_of
+from tests.data_plane.factory import event, node_health, now_ms, viewer
+
+OWNERS = {"stream-1": "tenant-a", "stream-2": "tenant-b"}
+DAY_MS = 24 * 3600 * 1000
+
+
+def verdict_of(events: list[ev.Event]) -> dict[int, Rejection | None]:
+    now = now_ms()
+    verdict = judge(events, node_id="node-1", now_ms=now, oldest_ms=now - DAY_MS, owners=OWNERS)
+    answer: dict[int, Rejection | None] = {i: None for i in verdict.accepted}
+    answer.update(dict(verdict.rejected))
+    return answer
+
+
+def test_well_formed_events_of_every_kind_are_accepted() -> None:
+    events = [
+        event("stream_started", session_id="p1"),
+        event("ingest_health", session_id="p1", bitrate_bps=2_500_000, fps=30.0),
+        viewer("viewer_started", "v1"),
+        viewer("viewer_progress", "v1", bytes_sent=1000),
+        viewer("viewer_ended", "v1"),
+        event("stream_ended", session_id="p1"),
+        node_health(cpu_percent=12.5),
+        event("balancer_decision", playback_id="pb"),
+    ]
+    assert verdict_of(events) == {i: None for i in range(len(events))}
+
+
+def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted() -> None:
+    good = viewer("viewer_started", "v1")
+    no_payload = ev.Event()
+    no_payload.CopyFrom(good)
+    no_payload.ClearField("viewer_started")
+    bad_id = viewer("viewer_started", "v2", event_id="not-a-uuid")
+    no_time = viewer("viewer_started", "v3")
+    no_time.ClearField("occurred_at")
+    cases = {
+        1: (no_payload, Rejection.NO_PAYLOAD),
+        2: (bad_id, Rejection.MALFORMED_ID),
+        3: (no_time, Rejection.MISSING_TIME),
+        4: (viewer("viewer_started", "v4", at_ms=now_ms() - 2 * DAY_MS), Rejection.TOO_OLD),
+        5: (viewer("viewer_started", "v5", at_ms=now_ms() + 3600_000), Rejection.IN_FUTURE),
+        6: (viewer("viewer_started", "v6", node_id="node-2"), Rejection.WRONG_NODE),
+        7: (viewer("viewer_started", "v7", tenant_id=""), Rejection.MISSING_STREAM),
+        8: (viewer("viewer_started", "v8", stream_id="unknown"), Rejection.UNKNOWN_STREAM),
+        9: (viewer("viewer_started", "v9", tenant_id="tenant-b"), Rejection.FOREIGN_TENANT),
+        10: (viewer("viewer_started", "v" * 65), Rejection.FIELD_TOO_LONG),
+        11: (node_health(), None),
+        12: (event("node_health", tenant_id="tenant-a", stream_id=""), None),
+    }
+    cases[12] = (cases[12][0], Rejection.NODE_EVENT_WITH_TENANT)
+    events = [good] + [e for e, _ in cases.values()]
+    expected = {0: None} | {i: reason for i, (_, reason) in cases.items()}
+    assert verdict_of(events) == expected
+
+
+def test_streams_of_ignores_empty_and_oversized_ids() -> None:
+    events = [
+        viewer("viewer_started", "a"),
+        node_health(),
+        event("stream_started", stream_id="x" * 65),
+    ]
+    assert streams_of(events) == {"stream-1"}
+
+
+def test_messages_group_events_per_stream_in_order_with_the_tenant_header() -> None:
+    events = [
+        viewer("viewer_started", "a"),
+        viewer("viewer_started", "b", stream_id="stream-2", tenant_id="tenant-b"),
+        viewer("viewer_progress", "a"),
+        node_health("node-1"),
+    ]
+    messages = to_messages(events)
+    by_key = {m.key: m for m in messages}
+    assert set(by_key) == {b"stream-1", b"stream-2", b"node-1"}
+    first = ev.EventBatch.FromString(by_key[b"stream-1"].value)
+    assert [e.event_id for e in first.events] == [events[0].event_id, events[2].event_id]
+    assert dict(by_key[b"stream-2"].headers) == {TENANT_HEADER: b"tenant-b"}
+    assert dict(by_key[b"node-1"].headers) == {TENANT_HEADER: b""}
+
+
+def test_a_burst_of_one_stream_is_split_into_bounded_messages() -> None:
+    events = [viewer("viewer_progress", f"s{i}") for i in range(MAX_MESSAGE_EVENTS * 2 + 1)]
+    messages = to_messages(events)
+    sizes = [len(ev.EventBatch.FromString(m.value).events) for m in messages]
+    assert sizes == [MAX_MESSAGE_EVENTS, MAX_MESSAGE_EVENTS, 1]
+    replay = [e.event_id for m in messages for e in ev.EventBatch.FromString(m.value).events]
+    assert replay == [e.event_id for e in events]
+
+
+def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
+    recent = RecentIds(capacity=3)
+    recent.remember(["a", "b", "c"])
+    recent.remember(["d"])
+    assert "a" not in recent and all(i in recent for i in "bcd")
+    assert len(recent) == 3

@@ -1,0 +1,196 @@
+"""Edge spool -> EventIngress -> bus -> ingest -> warehouse -> analytics API, on the
+single-node backends (in-process bus, chDB), with a real control plane answering who is
+who. Bad input is refused with a clear status and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+from tidecast.common.v1 import common_pb2
+
+from data_plane.ingress.validation import Rejection
+from edge_sidecar.ingress_client import IngressClient, frame_request
+from edge_sidecar.shipper import EventShipper, ShipperMetrics
+from edge_sidecar.spool import EventSpool, RecordClass
+from tests.control_plane.conftest import ControlPlane
+from tests.data_plane.conftest import Stack
+from tests.data_plane.factory import event, node_health, now_ms, viewer
+
+pytestmark = pytest.mark.asyncio
+
+
+async def tenant_with_stream(control: ControlPlane) -> tuple[str, str]:
+    tenant = await control.tenant()
+    stream = await control.stream(tenant)
+    return tenant, str(stream["id"])
+
+
+def session_events(tenant: str, stream: str, node: str, viewers: int) -> list:
+    common = {"tenant_id": tenant, "stream_id": stream, "node_id": node}
+    start = now_ms() - 5_000
+    events = [
+        event(
+            "stream_started",
+            session_id="pub-1",
+            protocol=common_pb2.MEDIA_PROTOCOL_RTMP,
+            media={"video_codec": "h264", "width": 1280, "height": 720, "audio_codec": "aac"},
+            at_ms=start,
+            **common,
+        ),
+        event(
+            "ingest_health",
+            session_id="pub-1",
+            bitrate_bps=2_000_000,
+            fps=30.0,
+            keyframe_interval_s=2.0,
+            dropped_frames=1,
+            at_ms=start + 1000,
+            **common,
+        ),
+    ]
+    for i in range(viewers):
+        events.append(
+            viewer(
+                "viewer_started", f"v{i}", client_ip_hash=f"ip{i % 2}", at_ms=start + 1500, **common
+            )
+        )
+        events.append(
+            viewer(
+                "viewer_progress",
+                f"v{i}",
+                bytes_sent=1000,
+                watched_ms=2000,
+                at_ms=start + 2000,
+                **common,
+            )
+        )
+    events.append(
+        viewer("viewer_ended", "v0", bytes_sent=500, watched_ms=500, at_ms=start + 3000, **common)
+    )
+    events.append(node_health(node, cpu_percent=10.0, at_ms=start + 3000))
+    return events
+
+
+async def test_spooled_events_reach_the_warehouse_once_and_the_api_reports_them(
+    stack: Stack, tmp_path: Path
+) -> None:
+    control = stack.control
+    tenant, stream = await tenant_with_stream(control)
+    node = await control.enroll()
+    events = session_events(tenant, stream, node.id, viewers=3)
+    spool = EventSpool(tmp_path / "spool")
+    for e in events:
+        kind = e.WhichOneof("payload")
+        spool.append(
+            e.SerializeToString(), RecordClass.SAMPLE if "health" in kind else RecordClass.KEEP
+        )
+    client = IngressClient(stack.ingress_target, timeout_s=5, max_message_bytes=4 << 20)
+    client.set_credential(node.credential)
+    shipper = EventShipper(spool, client, ShipperMetrics(CollectorRegistry()), batch_events=4)
+    try:
+        while spool.pending():
+            await shipper.ship_once()
+        # A sidecar that lost its acknowledgement sends the same events again.
+        again = await client.publish([e.SerializeToString() for e in events])
+        assert again.accepted == 0 and again.duplicates == len(events)
+    finally:
+        await client.close()
+        spool.close()
+    tenant_events = len(events) - 1  # the node health sample belongs to no tenant
+    await stack.wait_stored(tenant, tenant_events)
+
+    reader = await control.token(tenant, "read")
+    async with stack.as_(reader) as api:
+        current = (await api.get(f"/v1/tenants/{tenant}/analytics/viewers/current")).json()
+        assert current["total"] == 2 and current["streams"] == {stream: 2}
+        series = await api.get(
+            f"/v1/tenants/{tenant}/analytics/viewers/timeseries", params={"stream_id": stream}
+        )
+        assert series.status_code == 200, series.text
+        assert max(p["viewers"] for p in series.json()["points"]) == 3
+        unique = (await api.get(f"/v1/tenants/{tenant}/analytics/viewers/unique")).json()
+        assert unique["unique_viewers"] == 2
+        usage = (await api.get(f"/v1/tenants/{tenant}/analytics/usage")).json()["days"]
+        assert [(d["stream_id"], d["egress_bytes"]) for d in usage] == [(stream, 3 * 1000 + 500)]
+        assert usage[0]["viewer_minutes"] == pytest.approx((3 * 2000 + 500) / 60000, abs=1e-3)
+        health = await api.get(
+            f"/v1/tenants/{tenant}/analytics/ingest-health", params={"stream_id": stream}
+        )
+        points = health.json()["points"]
+        assert [(p["bitrate_bps"], p["fps"], p["dropped_frames"]) for p in points] == [
+            (2_000_000, 30.0, 1)
+        ]
+        sessions = (await api.get(f"/v1/tenants/{tenant}/analytics/sessions")).json()["sessions"]
+        assert [
+            (s["session_id"], s["protocol"], s["video_codec"], s["width"]) for s in sessions
+        ] == [("pub-1", "rtmp", "h264", 1280)]
+
+
+async def test_events_for_another_tenant_or_unknown_streams_are_refused_and_not_stored(
+    stack: Stack,
+) -> None:
+    control = stack.control
+    tenant_a, stream_a = await tenant_with_stream(control)
+    tenant_b, stream_b = await tenant_with_stream(control)
+    node = await control.enroll()
+    good = viewer("viewer_started", "ok", tenant_id=tenant_a, stream_id=stream_a, node_id=node.id)
+    forged = viewer("viewer_started", "x", tenant_id=tenant_a, stream_id=stream_b, node_id=node.id)
+    unknown = viewer("viewer_started", "y", tenant_id=tenant_a, stream_id="nope", node_id=node.id)
+    other_node = viewer(
+        "viewer_started", "z", tenant_id=tenant_a, stream_id=stream_a, node_id="someone-else"
+    )
+    answer = await stack.publish(node, [good, forged, unknown, other_node])
+    assert answer.accepted == 1
+    assert [(r.index, r.reason) for r in answer.rejected] == [
+        (1, Rejection.FOREIGN_TENANT.value),
+        (2, Rejection.UNKNOWN_STREAM.value),
+        (3, Rejection.WRONG_NODE.value),
+    ]
+    await stack.wait_stored(tenant_a, 1)
+    await asyncio.sleep(0.3)
+    assert await stack.stored_events(tenant_a) == 1
+    assert await stack.stored_events(tenant_b) == 0
+
+
+async def test_malformed_oversized_and_unauthenticated_batches_are_refused(stack: Stack) -> None:
+    control = stack.control
+    tenant, stream = await tenant_with_stream(control)
+    node = await control.enroll()
+
+    with pytest.raises(grpc.aio.AioRpcError) as malformed:
+        await stack.publish(node, [], raw=b"\x0a\xff\xff\xff\xff\x0f garbage")
+    assert malformed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+    too_many = [
+        viewer("viewer_progress", f"s{i}", tenant_id=tenant, stream_id=stream, node_id=node.id)
+        for i in range(stack.settings.ingress_max_batch_events + 1)
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as oversized:
+        await stack.publish(node, too_many)
+    assert oversized.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "exceeds" in (oversized.value.details() or "")
+
+    huge = frame_request([b"\x00" * (1024 * 1024)] * 17)
+    with pytest.raises(grpc.aio.AioRpcError) as too_big:
+        await stack.publish(node, [], raw=huge)
+    assert too_big.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    revoked = await control.enroll()
+    assert (await control.client.post(f"/v1/nodes/{revoked.id}/revoke")).status_code == 200
+    event_of_revoked = viewer(
+        "viewer_started", "r", tenant_id=tenant, stream_id=stream, node_id=revoked.id
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stack.publish(revoked, [event_of_revoked])
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+    await asyncio.sleep(0.3)
+    assert await stack.stored_events(tenant) == 0
+    # The service still serves well-behaved nodes.
+    ok = viewer("viewer_started", "fine", tenant_id=tenant, stream_id=stream, node_id=node.id)
+    assert (await stack.publish(node, [ok])).accepted == 1
+    await stack.wait_stored(tenant, 1)

@@ -1,0 +1,92 @@
+"""The realtime WebSocket: a tenant's subscribers get its lifecycle and viewer-count
+updates within a second of the events reaching the bus, and nothing of other tenants."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from data_plane.realtime.hub import RealtimeHub
+from tests.data_plane.conftest import Stack
+from tests.data_plane.factory import event, viewer
+
+pytestmark = pytest.mark.asyncio
+
+
+def ws_url(stack: Stack, tenant: str, token: str) -> str:
+    return (
+        f"ws://127.0.0.1:{stack.plane.api_port}/v1/tenants/{tenant}/realtime?access_token={token}"
+    )
+
+
+async def receive(ws: ClientConnection, timeout_s: float = 1.0) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
+    return message
+
+
+async def test_updates_arrive_within_a_second_and_only_for_the_own_tenant(stack: Stack) -> None:
+    control = stack.control
+    acme = await control.tenant("acme")
+    globex = await control.tenant("globex")
+    stream = (await control.stream(acme))["id"]
+    acme_token = await control.token(acme, "read")
+    globex_token = await control.token(globex, "read")
+    node = await control.enroll()
+    async with (
+        connect(ws_url(stack, acme, acme_token)) as acme_ws,
+        connect(ws_url(stack, globex, globex_token)) as globex_ws,
+    ):
+        assert (await receive(acme_ws))["type"] == "snapshot"
+        assert (await receive(globex_ws)) == {"type": "snapshot", "streams": {}}
+        ids = {"tenant_id": acme, "stream_id": stream, "node_id": node.id}
+        sent_at = time.monotonic()
+        answer = await stack.publish(
+            node,
+            [
+                event("stream_started", session_id="p", media={"video_codec": "h264"}, **ids),
+                viewer("viewer_started", "v1", **ids),
+                viewer("viewer_started", "v2", **ids),
+            ],
+        )
+        assert answer.accepted == 3
+        started = await receive(acme_ws)
+        assert started["type"] == "stream_started" and started["stream_id"] == stream
+        count = await receive(acme_ws)
+        assert count == {"type": "viewer_count", "stream_id": stream, "viewers": 2}
+        assert time.monotonic() - sent_at < 1.0
+        with pytest.raises(TimeoutError):
+            await receive(globex_ws, timeout_s=0.5)
+
+        # A reconnecting client resumes from a fresh snapshot.
+        async with connect(ws_url(stack, acme, acme_token)) as again:
+            snapshot = await receive(again)
+            assert snapshot["streams"][stream] == {"live": True, "viewers": 2}
+
+
+async def test_bad_credentials_and_invisible_tenants_are_closed(stack: Stack) -> None:
+    control = stack.control
+    acme = await control.tenant("acme")
+    globex_token = await control.token(await control.tenant("globex"), "read")
+    for token, code in (("tc_forged.x", 4401), (globex_token, 4404)):
+        async with connect(ws_url(stack, acme, token)) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_not_buffered(stack: Stack) -> None:
+    hub = RealtimeHub(stack.plane.bus, "unused", queue_size=3, idle_timeout_s=60)
+    slow = hub.subscribe("tenant-a", None)
+    fast = hub.subscribe("tenant-a", None)
+    for i in range(3):
+        hub.publish([viewer("viewer_started", f"v{i}")], now_ms=0)
+        if i < 2:
+            fast.queue.get_nowait()
+    assert slow.dropped.is_set() and not fast.dropped.is_set()
+    assert hub.subscribers == 1 and hub.dropped_slow == 1
