@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email.parser
+import email.policy
 import os
 import re
 import socket
@@ -75,6 +77,18 @@ class _Engine:
         return b""
 
 
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode()
+    return fields
+
+
 def _handler(engine: _Engine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -92,6 +106,11 @@ def _handler(engine: _Engine) -> type[BaseHTTPRequestHandler]:
             if parsed.path == "/ping":
                 self._reply(200, b"Ok.\n", {})
                 return
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.startswith("multipart/form-data"):
+                # Large parameter sets arrive as form fields, like a server accepts them.
+                query.update(_form_fields(content_type, body))
+                body = b""
             sql = query.get("query")
             data = body
             if sql is None:

@@ -208,3 +208,18 @@ async def test_the_sink_stores_each_event_once_and_rollups_count_it_once(
         {"t": owner},
     )
     assert ingest.rows == [(2000.0, 2)]
+
+
+async def test_large_batches_are_deduplicated_too(warehouse: Warehouse) -> None:
+    owner = tenant()
+    batch = [
+        viewer("viewer_progress", f"v{i % 50}", bytes_sent=1, tenant_id=owner) for i in range(5000)
+    ]
+    sink = EventSink(warehouse)
+    assert (await sink.write(batch)).inserted == 5000
+    assert (await sink.write(batch[::-1])).duplicates == 5000
+    total = await warehouse.query(
+        "SELECT sum(bytes) FROM viewers_by_stream_minute WHERE tenant_id = {t:String}",
+        {"t": owner},
+    )
+    assert total.scalar() == 5000
