@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench._control import control_process, database
 from bench._measure import free_port, median, percentile
 from bench.event_pipeline import data_plane

@@ -35,6 +35,8 @@ from typing import Any
 
 import grpc
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tidecast.edge.v1 import edge_control_pb2 as edge_pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
@@ -142,8 +144,9 @@ async def analyse(chdb_path: Path, tenant: str, window: tuple[float, float]) -> 
 
 async def chdb_insert_ceiling(warehouse: Any, rows: int = 100_000, rounds: int = 5) -> float:
     """Rows/s of bulk Arrow inserts into a copy of the events table (no views on it)."""
-    from data_plane.warehouse.event_rows import events_to_arrow
     from tidecast.events.v1 import ingress_pb2 as pb
+
+    from data_plane.warehouse.event_rows import events_to_arrow
 
     template = BatchTemplate.build("node", "ceiling", ["s1", "s2"], 1000)
     events = []

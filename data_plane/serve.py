@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,7 +30,7 @@ from data_plane.ingest.consumer import IngestConsumer
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.ingress.metrics import IngressMetrics
 from data_plane.ingress.servicer import EventIngressServicer, ingress_handler
-from data_plane.realtime.hub import RealtimeHub
+from data_plane.realtime.hub import RealtimeHub, Seeder, TenantSeed
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import Warehouse
 from data_plane.warehouse.event_sink import EventSink
@@ -78,6 +79,23 @@ async def _start_uvicorn(server: uvicorn.Server) -> tuple[asyncio.Task[None], in
         await asyncio.sleep(0.02)
     port = int(server.servers[0].sockets[0].getsockname()[1])
     return task, port
+
+
+#: How far back the hub looks for streams still live when it starts following a tenant.
+LIVE_LOOKBACK_MS = 7 * 24 * 3600 * 1000
+
+
+def realtime_seeder(analytics: AnalyticsQueries, settings: DataPlaneSettings) -> Seeder:
+    idle_ms = int(settings.viewer_idle_timeout_s * 1000)
+
+    async def seed(tenant_id: str) -> TenantSeed:
+        now_ms = time.time_ns() // 1_000_000
+        return TenantSeed(
+            sessions=await analytics.watching_sessions(tenant_id, now_ms=now_ms, idle_ms=idle_ms),
+            live=await analytics.live_streams(tenant_id, since_ms=now_ms - LIVE_LOOKBACK_MS),
+        )
+
+    return seed
 
 
 @contextlib.asynccontextmanager
@@ -170,11 +188,13 @@ async def running_data_plane(
 
         if Role.API in roles:
             assert directory is not None and plane.warehouse is not None
+            analytics = AnalyticsQueries(plane.warehouse)
             hub = RealtimeHub(
                 event_bus,
                 settings.events_topic,
                 queue_size=settings.realtime_client_queue,
                 idle_timeout_s=settings.viewer_idle_timeout_s,
+                seed=realtime_seeder(analytics, settings),
             )
             await hub.start()
             stack.push_async_callback(hub.stop)
@@ -184,7 +204,7 @@ async def running_data_plane(
                     create_api_app(
                         settings,
                         directory=directory,
-                        analytics=AnalyticsQueries(plane.warehouse),
+                        analytics=analytics,
                         hub=hub,
                         registry=plane.registry,
                     ),

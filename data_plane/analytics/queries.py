@@ -275,3 +275,41 @@ class AnalyticsQueries:
                 )
             )
         return sessions
+
+    async def watching_sessions(
+        self, tenant_id: str, *, now_ms: int, idle_ms: int, limit: int = 100_000
+    ) -> dict[str, list[str]]:
+        """Stream id -> sessions with an event within `idle_ms` and no end event."""
+        result = await self._warehouse.query(
+            """
+            SELECT stream_id, session_id
+            FROM events
+            WHERE tenant_id = {tenant:String}
+              AND kind IN ('viewer_started', 'viewer_progress', 'viewer_ended')
+              AND occurred_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+            GROUP BY stream_id, session_id
+            HAVING countIf(kind = 'viewer_ended') = 0
+            LIMIT {limit:UInt32}
+            """,
+            {"tenant": tenant_id, "since": now_ms - idle_ms, "limit": limit},
+        )
+        sessions: dict[str, list[str]] = {}
+        for stream_id, session_id in result.rows:
+            sessions.setdefault(str(stream_id), []).append(str(session_id))
+        return sessions
+
+    async def live_streams(self, tenant_id: str, *, since_ms: int) -> set[str]:
+        """Streams whose latest lifecycle event since `since_ms` is a start."""
+        result = await self._warehouse.query(
+            """
+            SELECT stream_id
+            FROM events
+            WHERE tenant_id = {tenant:String}
+              AND kind IN ('stream_started', 'stream_ended')
+              AND occurred_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+            GROUP BY stream_id
+            HAVING argMax(kind, (occurred_at, kind = 'stream_ended')) = 'stream_started'
+            """,
+            {"tenant": tenant_id, "since": since_ms},
+        )
+        return {str(row[0]) for row in result.rows}

@@ -34,6 +34,15 @@ def _dead(message: BusMessage, error: str) -> OutgoingMessage:
     )
 
 
+def _problem(events: list[ev.Event], tenant: str) -> str | None:
+    for event in events:
+        if event.tenant_id != tenant:
+            return f"event tenant differs from the {TENANT_HEADER} header"
+        if len(event.event_id) != 36 or event.WhichOneof("payload") is None:
+            return "event without payload or with a malformed id"
+    return None
+
+
 def decode(messages: Sequence[BusMessage]) -> Decoded:
     events: list[ev.Event] = []
     dead: list[OutgoingMessage] = []
@@ -48,12 +57,9 @@ def decode(messages: Sequence[BusMessage]) -> Decoded:
         if not batch_events:
             dead.append(_dead(message, "empty EventBatch"))
             continue
-        strays = [e for e in batch_events if e.tenant_id != tenant]
-        if strays:
-            dead.append(_dead(message, f"event tenant differs from the {TENANT_HEADER} header"))
-            continue
-        if any(e.WhichOneof("payload") is None or len(e.event_id) != 36 for e in batch_events):
-            dead.append(_dead(message, "event without payload or with a malformed id"))
+        problem = _problem(batch_events, tenant)
+        if problem is not None:
+            dead.append(_dead(message, problem))
             continue
         events.extend(batch_events)
     return Decoded(events=events, dead_letters=dead)

@@ -4,6 +4,10 @@ It lets the ingress tell a sidecar "duplicate" for a retried batch instead of pr
 same events again. It is an optimisation and a courtesy, not the guarantee: ids are
 forgotten oldest first, other ingress replicas have their own memory, and the warehouse
 sink deduplicates whatever gets through.
+
+Two generations of sets: lookups and inserts are set operations done in C for a whole
+batch, and when the young generation is full the old one is dropped at once, so memory
+stays between `capacity` and twice that.
 """
 
 from __future__ import annotations
@@ -14,20 +18,21 @@ from collections.abc import Iterable
 class RecentIds:
     def __init__(self, capacity: int = 200_000) -> None:
         self._capacity = capacity
-        # dicts keep insertion order, which makes "forget the oldest" O(1).
-        self._ids: dict[str, None] = {}
+        self._young: set[str] = set()
+        self._old: set[str] = set()
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+        return event_id in self._young or event_id in self._old
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._young | self._old)
+
+    def known(self, event_ids: Iterable[str]) -> set[str]:
+        """The ids among `event_ids` remembered here."""
+        ids = set(event_ids)
+        return (ids & self._young) | (ids & self._old)
 
     def remember(self, event_ids: Iterable[str]) -> None:
-        ids = self._ids
-        for event_id in event_ids:
-            ids[event_id] = None
-        overflow = len(ids) - self._capacity
-        if overflow > 0:
-            for stale in list(ids)[:overflow]:
-                del ids[stale]
+        self._young.update(event_ids)
+        if len(self._young) >= self._capacity:
+            self._old, self._young = self._young, set()

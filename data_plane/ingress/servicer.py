@@ -114,19 +114,24 @@ class EventIngressServicer:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"batch of {len(events)} events exceeds {self._settings.ingress_max_batch_events}",
             )
-        fresh: list[ev.Event] = []
-        fresh_index: list[int] = []
-        seen: set[str] = set()
-        duplicates = 0
+        ids = [e.event_id for e in events]
         recent = self._recent
-        for index, event in enumerate(events):
-            event_id = event.event_id
-            if event_id in recent or event_id in seen:
-                duplicates += 1
-                continue
-            seen.add(event_id)
-            fresh.append(event)
-            fresh_index.append(index)
+        known = recent.known(ids)
+        if not known and len(set(ids)) == len(ids):
+            # The common case, decided with set operations: nothing seen before.
+            fresh: list[ev.Event] = list(events)
+            fresh_index = list(range(len(events)))
+            duplicates = 0
+        else:
+            fresh, fresh_index, duplicates = [], [], 0
+            seen = set(known)
+            for index, event in enumerate(events):
+                if ids[index] in seen:
+                    duplicates += 1
+                    continue
+                seen.add(ids[index])
+                fresh.append(event)
+                fresh_index.append(index)
         try:
             owners = await self._directory.stream_owners(streams_of(fresh))
         except (DirectoryUnavailableError, CredentialRefusedError) as exc:
@@ -149,7 +154,7 @@ class EventIngressServicer:
                 self._metrics.batches.labels("bus_unavailable").inc()
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
                 raise
-            recent.remember(e.event_id for e in accepted)
+            recent.remember(ids if len(accepted) == len(ids) else [e.event_id for e in accepted])
         self._metrics.batches.labels("ok").inc()
         self._metrics.accepted.inc(len(accepted))
         self._metrics.duplicates.inc(duplicates)

@@ -8,7 +8,7 @@ other event belongs to the tenant that owns its stream, as the control plane say
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +16,8 @@ from enum import StrEnum
 from tidecast.events.v1 import events_pb2 as ev
 
 MAX_ID_LEN = 64
-MAX_TEXT_LEN = 512
+#: An encoded event larger than this is refused (room for a 512-byte user agent and ids).
+MAX_EVENT_BYTES = 2048
 #: Events stamped further ahead than this are refused (clock skew allowance).
 MAX_FUTURE_MS = 5 * 60 * 1000
 
@@ -31,7 +32,8 @@ class Rejection(StrEnum):
     IN_FUTURE = "occurred_at too far in the future"
     WRONG_NODE = "node_id is not the calling node"
     MISSING_STREAM = "stream_id or tenant_id missing"
-    FIELD_TOO_LONG = "a field is too long"
+    FIELD_TOO_LONG = "tenant or stream id too long"
+    TOO_LARGE = "event too large"
     NODE_EVENT_WITH_TENANT = "node events carry no tenant or stream"
     UNKNOWN_STREAM = "unknown stream"
     FOREIGN_TENANT = "stream belongs to another tenant"
@@ -45,20 +47,19 @@ class Verdict:
     rejected: list[tuple[int, Rejection]]
 
 
-def _valid_uuid(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+#: The canonical textual UUID (what the warehouse's UUID column parses).
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_valid_uuid = UUID_TEXT.fullmatch
 
 
 def check_shape(
     event: ev.Event, *, node_id: str, now_ms: int, oldest_ms: int
 ) -> tuple[Rejection | None, str | None]:
-    """(rejection, payload kind): the checks that need no directory lookup."""
+    """(rejection, payload kind): the checks that need no directory lookup. This runs for
+    every event at 100k+ events/s, so it reads each field once and asks the C extension for
+    the encoded size instead of measuring strings one by one."""
     if not _valid_uuid(event.event_id):
         return Rejection.MALFORMED_ID, None
     kind = event.WhichOneof("payload")
@@ -66,26 +67,26 @@ def check_shape(
         return Rejection.NO_PAYLOAD, None
     if event.node_id != node_id:
         return Rejection.WRONG_NODE, kind
-    if not event.HasField("occurred_at"):
+    stamp = event.occurred_at
+    seconds = stamp.seconds
+    if seconds == 0 and stamp.nanos == 0:  # unset (the epoch is no valid event time either)
         return Rejection.MISSING_TIME, kind
-    occurred_ms = event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
-    if occurred_ms < oldest_ms:
+    if seconds * 1000 < oldest_ms:
         return Rejection.TOO_OLD, kind
-    if occurred_ms > now_ms + MAX_FUTURE_MS:
+    if seconds * 1000 > now_ms + MAX_FUTURE_MS:
         return Rejection.IN_FUTURE, kind
-    if len(event.tenant_id) > MAX_ID_LEN or len(event.stream_id) > MAX_ID_LEN:
+    if event.ByteSize() > MAX_EVENT_BYTES:
+        return Rejection.TOO_LARGE, kind
+    tenant_id = event.tenant_id
+    stream_id = event.stream_id
+    if len(tenant_id) > MAX_ID_LEN or len(stream_id) > MAX_ID_LEN:
         return Rejection.FIELD_TOO_LONG, kind
     if kind in NODE_SCOPED_KINDS:
-        if event.tenant_id or event.stream_id:
+        if tenant_id or stream_id:
             return Rejection.NODE_EVENT_WITH_TENANT, kind
         return None, kind
-    if not event.tenant_id or not event.stream_id:
+    if not tenant_id or not stream_id:
         return Rejection.MISSING_STREAM, kind
-    payload = getattr(event, kind)
-    if len(getattr(payload, "session_id", "")) > MAX_ID_LEN or (
-        len(getattr(payload, "user_agent", "")) > MAX_TEXT_LEN
-    ):
-        return Rejection.FIELD_TOO_LONG, kind
     return None, kind
 
 

@@ -66,7 +66,7 @@ async def realtime(websocket: WebSocket, tenant_id: str) -> None:
     if not caller.can_read(tenant_id):
         await websocket.close(CLOSE_NOT_FOUND, "tenant not found")
         return
-    subscriber = hub.subscribe(tenant_id, None)
+    subscriber = await hub.subscribe(tenant_id, None)
     try:
         await _serve(websocket, hub, subscriber)
     finally:
@@ -100,8 +100,9 @@ async def _serve(websocket: WebSocket, hub: RealtimeHub, subscriber: Subscriber)
             except ValueError as exc:
                 await websocket.send_json({"type": "error", "message": str(exc)})
                 continue
-            hub.unsubscribe(current)
-            current = hub.subscribe(current.tenant_id, streams)
+            previous = current
+            current = await hub.subscribe(previous.tenant_id, streams)
+            hub.unsubscribe(previous)
 
     sender = asyncio.create_task(send_loop())
     receiver = asyncio.create_task(receive_loop())

@@ -1,6 +1,11 @@
 """The realtime hub: follows the bus and pushes each tenant's live updates to its
 WebSocket subscribers.
 
+Only tenants with subscribers are followed: a message of another tenant is skipped on its
+`tenant_id` header, unparsed, which keeps the hub's cost proportional to what is watched.
+When a tenant's first subscriber arrives, the hub seeds that tenant's state from the
+warehouse (live streams, watching sessions), then follows its events.
+
 Each subscriber has a bounded queue. A client that cannot keep up is dropped (it can
 reconnect and gets a fresh snapshot) instead of letting its queue grow without bound.
 """
@@ -11,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import BusError, ConsumerOptions, EventBus
-from data_plane.ingest.decoding import decode
+from data_plane.bus.base import BusError, BusMessage, ConsumerOptions, EventBus
 from data_plane.realtime.live_state import LiveState, Update
 
 logger = logging.getLogger(__name__)
@@ -37,6 +43,30 @@ class Subscriber:
         )
 
 
+def _events_of(messages: list[BusMessage]) -> list[ev.Event]:
+    """The events of fetched messages; what cannot be parsed is the ingest's to
+    dead-letter, the hub just skips it."""
+    events: list[ev.Event] = []
+    for message in messages:
+        try:
+            events.extend(ev.EventBatch.FromString(message.value).events)
+        except DecodeError:
+            continue
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSeed:
+    #: Stream id -> ids of sessions watching it.
+    sessions: dict[str, list[str]]
+    #: Streams being published.
+    live: set[str]
+
+
+Seeder = Callable[[str], Awaitable[TenantSeed]]
+TENANT_HEADER = "tenant_id"
+
+
 class RealtimeHub:
     def __init__(
         self,
@@ -46,7 +76,11 @@ class RealtimeHub:
         queue_size: int,
         idle_timeout_s: float,
         fetch_timeout_ms: int = 100,
+        seed: Seeder | None = None,
     ) -> None:
+        self._seed = seed
+        #: Tenant id -> its subscribers.
+        self._followed: dict[str, set[Subscriber]] = {}
         self._bus = bus
         self._topic = topic
         self._queue_size = queue_size
@@ -68,14 +102,33 @@ class RealtimeHub:
                 await self._task
             self._task = None
 
-    def subscribe(self, tenant_id: str, stream_ids: frozenset[str] | None) -> Subscriber:
+    async def subscribe(self, tenant_id: str, stream_ids: frozenset[str] | None) -> Subscriber:
         subscriber = Subscriber(tenant_id, stream_ids, asyncio.Queue(self._queue_size))
+        followers = self._followed.get(tenant_id)
+        if followers is None:
+            # Followed from now on, so nothing falls between the seed and the bus.
+            followers = self._followed[tenant_id] = set()
+            followers.add(subscriber)
+            if self._seed is not None:
+                try:
+                    seed = await self._seed(tenant_id)
+                except Exception:
+                    logger.exception("could not seed realtime state of tenant %s", tenant_id)
+                else:
+                    self._state.seed(tenant_id, seed.sessions, seed.live, time.time_ns() // 10**6)
+        followers.add(subscriber)
         subscriber.queue.put_nowait(self._filtered_snapshot(subscriber))
         self._subscribers.add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        followers = self._followed.get(subscriber.tenant_id)
+        if followers is not None:
+            followers.discard(subscriber)
+            if not followers:
+                del self._followed[subscriber.tenant_id]
+                self._state.forget(subscriber.tenant_id)
 
     @property
     def subscribers(self) -> int:
@@ -101,8 +154,12 @@ class RealtimeHub:
                     subscriber.queue.put_nowait(update.message)
                 except asyncio.QueueFull:
                     self.dropped_slow += 1
-                    self._subscribers.discard(subscriber)
+                    self.unsubscribe(subscriber)
                     subscriber.dropped.set()
+
+    def _follows(self, message: BusMessage) -> bool:
+        tenant = message.header(TENANT_HEADER)
+        return tenant is not None and tenant.decode(errors="replace") in self._followed
 
     async def _run(self) -> None:
         consumer = await self._bus.consumer(
@@ -119,8 +176,9 @@ class RealtimeHub:
                     await asyncio.sleep(1.0)
                     continue
                 now_ms = time.time_ns() // 1_000_000
-                if messages:
-                    self.publish(decode(messages).events, now_ms)
+                followed = [m for m in messages if self._follows(m)]
+                if followed:
+                    self.publish(_events_of(followed), now_ms)
                 if time.monotonic() - last_sweep >= 1.0:
                     last_sweep = time.monotonic()
                     self._fan_out(self._state.expire(now_ms))

@@ -107,6 +107,21 @@ class LiveState:
             del self._streams[key]
         return updates
 
+    def seed(
+        self, tenant_id: str, sessions: dict[str, list[str]], live: set[str], now_ms: int
+    ) -> None:
+        """Adds what the warehouse knows of a tenant (before the hub followed it)."""
+        for stream_id, ids in sessions.items():
+            stream = self._streams.setdefault((tenant_id, stream_id), _Stream())
+            for session in ids:
+                stream.viewers.setdefault(session, now_ms)
+        for stream_id in live:
+            self._streams.setdefault((tenant_id, stream_id), _Stream()).live = True
+
+    def forget(self, tenant_id: str) -> None:
+        for key in [k for k in self._streams if k[0] == tenant_id]:
+            del self._streams[key]
+
     def snapshot(self, tenant_id: str) -> dict[str, Any]:
         streams = {
             stream_id: {"live": s.live, "viewers": len(s.viewers)}

@@ -53,11 +53,12 @@ def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted()
         7: (viewer("viewer_started", "v7", tenant_id=""), Rejection.MISSING_STREAM),
         8: (viewer("viewer_started", "v8", stream_id="unknown"), Rejection.UNKNOWN_STREAM),
         9: (viewer("viewer_started", "v9", tenant_id="tenant-b"), Rejection.FOREIGN_TENANT),
-        10: (viewer("viewer_started", "v" * 65), Rejection.FIELD_TOO_LONG),
+        10: (viewer("viewer_started", "v", user_agent="u" * 3000), Rejection.TOO_LARGE),
         11: (node_health(), None),
         12: (event("node_health", tenant_id="tenant-a", stream_id=""), None),
     }
     cases[12] = (cases[12][0], Rejection.NODE_EVENT_WITH_TENANT)
+    cases[13] = (viewer("viewer_started", "v13", stream_id="s" * 65), Rejection.FIELD_TOO_LONG)
     events = [good] + [e for e, _ in cases.values()]
     expected = {0: None} | {i: reason for i, (_, reason) in cases.items()}
     assert verdict_of(events) == expected
@@ -97,9 +98,12 @@ def test_a_burst_of_one_stream_is_split_into_bounded_messages() -> None:
     assert replay == [e.event_id for e in events]
 
 
-def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
+def test_recent_ids_forget_the_oldest_generation_beyond_capacity() -> None:
     recent = RecentIds(capacity=3)
     recent.remember(["a", "b", "c"])
     recent.remember(["d"])
-    assert "a" not in recent and all(i in recent for i in "bcd")
-    assert len(recent) == 3
+    assert all(i in recent for i in "abcd")
+    assert recent.known(["a", "d", "z"]) == {"a", "d"}
+    recent.remember(["e", "f"])
+    assert "a" not in recent and all(i in recent for i in "def")
+    assert len(recent) <= 2 * 3

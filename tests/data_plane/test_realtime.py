@@ -82,11 +82,35 @@ async def test_bad_credentials_and_invisible_tenants_are_closed(stack: Stack) ->
 
 async def test_a_subscriber_that_falls_behind_is_dropped_not_buffered(stack: Stack) -> None:
     hub = RealtimeHub(stack.plane.bus, "unused", queue_size=3, idle_timeout_s=60)
-    slow = hub.subscribe("tenant-a", None)
-    fast = hub.subscribe("tenant-a", None)
+    slow = await hub.subscribe("tenant-a", None)
+    fast = await hub.subscribe("tenant-a", None)
     for i in range(3):
         hub.publish([viewer("viewer_started", f"v{i}")], now_ms=0)
         if i < 2:
             fast.queue.get_nowait()
     assert slow.dropped.is_set() and not fast.dropped.is_set()
     assert hub.subscribers == 1 and hub.dropped_slow == 1
+
+
+async def test_a_first_subscriber_gets_what_happened_before_it_connected(stack: Stack) -> None:
+    control = stack.control
+    acme = await control.tenant("acme")
+    stream = (await control.stream(acme))["id"]
+    token = await control.token(acme, "read")
+    node = await control.enroll()
+    ids = {"tenant_id": acme, "stream_id": stream, "node_id": node.id}
+    await stack.publish(
+        node,
+        [
+            event("stream_started", session_id="p", **ids),
+            viewer("viewer_started", "v1", **ids),
+            viewer("viewer_started", "v2", **ids),
+            viewer("viewer_ended", "v2", **ids),
+        ],
+    )
+    await stack.wait_stored(acme, 4)
+    async with connect(ws_url(stack, acme, token)) as ws:
+        snapshot = await receive(ws)
+        assert snapshot == {"type": "snapshot", "streams": {stream: {"live": True, "viewers": 1}}}
+        await stack.publish(node, [viewer("viewer_ended", "v1", **ids)])
+        assert await receive(ws) == {"type": "viewer_count", "stream_id": stream, "viewers": 0}
