@@ -44,12 +44,6 @@ class CurrentViewers:
 
 
 @dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    at: datetime
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
 class UsageRow:
     day: str
     stream_id: str
@@ -113,8 +107,9 @@ class AnalyticsQueries:
 
     async def viewer_series(
         self, tenant_id: str, window: TimeRange, stream_id: str | None = None
-    ) -> list[SeriesPoint]:
-        """Concurrent viewers per minute (distinct sessions seen in the minute), gaps as 0."""
+    ) -> list[int]:
+        """Concurrent viewers per minute from the window's start (distinct sessions seen in
+        the minute), gaps as 0."""
         result = await self._warehouse.query(
             _SERIES_BY_STREAM if stream_id else _SERIES_BY_TENANT,
             {
@@ -125,10 +120,7 @@ class AnalyticsQueries:
             },
         )
         found = {int(row[0]): int(row[1]) for row in result.rows}
-        return [
-            SeriesPoint(at=_ms(at), value=found.get(at, 0))
-            for at in range(window.start_ms, window.end_ms, 60_000)
-        ]
+        return [found.get(at, 0) for at in range(window.start_ms, window.end_ms, 60_000)]
 
     async def unique_viewers(
         self, tenant_id: str, window: TimeRange, stream_id: str | None = None
