@@ -74,6 +74,8 @@ class SidecarLoad:
     streams: list[str]
     batch: int
     in_flight: int
+    #: Events per second this sidecar sends (0: as fast as the ingress answers).
+    rate: float = 0.0
     accepted: int = 0
     calls: int = 0
     failures: int = 0
@@ -93,9 +95,15 @@ class SidecarLoad:
         built_at = time.monotonic()
         end = time.monotonic() + seconds
 
+        interval = self.batch * self.in_flight / self.rate if self.rate > 0 else 0.0
+
         async def worker() -> None:
             nonlocal template, built_at
+            next_send = time.monotonic()
             while time.monotonic() < end:
+                if interval:
+                    next_send += interval
+                    await asyncio.sleep(max(0.0, next_send - time.monotonic()))
                 if time.monotonic() - built_at > 0.1:
                     template = BatchTemplate.build(
                         self.node_id, self.tenant_id, self.streams, self.batch

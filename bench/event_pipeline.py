@@ -106,6 +106,26 @@ def data_plane(roles: list[str], env: dict[str, str], log: Path) -> Iterator[Non
             proc.wait()
 
 
+def drain(api_url: str, token: str, tenant: str, accepted: int, timeout_s: float = 600) -> float:
+    """Waits until the warehouse holds what the ingress accepted (every event carries one
+    byte of egress, so the usage API counts them) or stops growing for 20 s; returns the
+    seconds it took."""
+    started = time.monotonic()
+    last, last_change = -1, time.monotonic()
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}) as client:
+        while time.monotonic() - started < timeout_s:
+            usage = client.get(f"/v1/tenants/{tenant}/analytics/usage")
+            stored = sum(d["egress_bytes"] for d in usage.json().get("days", []))
+            if stored >= accepted:
+                break
+            if stored != last:
+                last, last_change = stored, time.monotonic()
+            elif time.monotonic() - last_change > 20:
+                break
+            time.sleep(0.5)
+    return time.monotonic() - started
+
+
 async def run_load(loads: list[SidecarLoad], seconds: float) -> None:
     await asyncio.gather(*(load.run(seconds) for load in loads))
 
@@ -207,6 +227,9 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--streams", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="events/s offered in all (0: as fast as accepted)"
+    )
     args = parser.parse_args()
     check_template()
     command = "python bench/event_pipeline.py " + " ".join(sys.argv[1:])
@@ -223,12 +246,13 @@ def main() -> None:
             enroll(control.grpc_target, control.api_url, control.token, args.sidecars)
         )
         ingress_port = free_port()
+        api_port = free_port()
         chdb_path = tmp / "chdb"
         env = {
             "DATA_PLANE_CONTROL_TARGET": control.grpc_target,
             "DATA_PLANE_CONTROL_TOKEN": control.token,
             "DATA_PLANE_INGRESS_PORT": str(ingress_port),
-            "DATA_PLANE_API_PORT": str(free_port()),
+            "DATA_PLANE_API_PORT": str(api_port),
             "DATA_PLANE_CHDB_PATH": str(chdb_path),
             "DATA_PLANE_WAREHOUSE": "chdb",
         }
@@ -239,7 +263,7 @@ def main() -> None:
             broker = stack.enter_context(running_tansu())
             bootstrap = broker.bootstrap
             kafka_env = {**env, "DATA_PLANE_BUS": "kafka", "DATA_PLANE_KAFKA_BOOTSTRAP": bootstrap}
-            stack.enter_context(data_plane(["ingest"], kafka_env, tmp / "ingest.log"))
+            stack.enter_context(data_plane(["ingest", "api"], kafka_env, tmp / "ingest.log"))
             stack.enter_context(data_plane(["ingress"], kafka_env, tmp / "ingress.log"))
         else:
             stack.enter_context(
@@ -258,6 +282,7 @@ def main() -> None:
                 streams,
                 args.batch,
                 args.in_flight,
+                args.rate / args.sidecars,
             )
             for node_id, credential in nodes
         ]
@@ -265,8 +290,7 @@ def main() -> None:
         asyncio.run(run_load(loads, args.seconds + args.warmup))
         ended = time.time()
         accepted = sum(load.accepted for load in loads)
-        # Let the ingest drain what the bus still holds before the warehouse is read.
-        time.sleep(5)
+        drained_after = drain(f"http://127.0.0.1:{api_port}", control.token, tenant, accepted)
         stack.close()
         figures = asyncio.run(analyse(chdb_path, tenant, (started + args.warmup, ended)))
         ceiling_bus = (
@@ -284,9 +308,10 @@ def main() -> None:
     rate = figures["in_window"] / window
     call_latency = [s for load in loads for s in load.latencies_s]
     lower = min(ceiling_bus, figures["insert_ceiling"])
+    offered = f"{args.rate:,.0f} events/s offered" if args.rate else "closed loop"
     print(
         f"path: {args.path}; {args.sidecars} sidecars x {args.in_flight} in flight, "
-        f"batches of {args.batch}"
+        f"batches of {args.batch}, {offered}"
     )
     print(
         f"accepted by the ingress: {accepted} events ({accepted / (ended - started):,.0f}/s); "
@@ -298,6 +323,7 @@ def main() -> None:
         f"(lost: {lost}, doubled: {doubled})"
     )
     print(f"queryable in the {window:.0f} s window: {rate:,.0f} events/s")
+    print(f"backlog drained {drained_after:.1f} s after the load stopped")
     print(
         f"emit -> queryable: p50 {figures['latency_p50_ms']:.0f} ms, "
         f"p99 {figures['latency_p99_ms']:.0f} ms"
@@ -315,6 +341,7 @@ def main() -> None:
         json.dumps(
             {
                 "metric": f"event_pipeline_{args.path}_events_per_s",
+                "offered": args.rate or "closed loop",
                 "value": round(rate),
                 "unit": "events/s",
                 "ceiling": round(lower),

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from data_plane.warehouse.clickhouse_warehouse import ClickHouseWarehouse
 from prometheus_client import CollectorRegistry
 
 from data_plane.serve import Role, running_data_plane
 from data_plane.warehouse.base import Warehouse
+from data_plane.warehouse.clickhouse_warehouse import ClickHouseWarehouse
 from edge_sidecar.ingress_client import IngressClient
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
@@ -68,7 +68,7 @@ class KafkaStack:
     warehouse: Warehouse
     edges: list[Edge] = field(default_factory=list)
     produced: int = 0
-    consumer: subprocess.Popen[bytes] | None = None
+    consumers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def settings(self, **overrides: object) -> object:
         return data_settings(
@@ -100,19 +100,25 @@ class KafkaStack:
             "DATA_PLANE_INGEST_MAX_WAIT_MS": "100",
         }
         log = open(self.tmp / "consumer.log", "ab")  # noqa: SIM115 - owned by the process
-        self.consumer = subprocess.Popen(
+        consumer = subprocess.Popen(
             [sys.executable, "-m", "tidecast_cli.main", "data", "serve", "--role", "ingest"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+        self.consumers.append(consumer)
 
-    def kill_consumer(self) -> None:
-        if self.consumer is not None and self.consumer.poll() is None:
-            self.consumer.send_signal(signal.SIGKILL)
-            self.consumer.wait(10)
-        self.consumer = None
+    def kill_consumer(self, index: int = 0) -> None:
+        """kill -9 of one ingest process (the oldest by default)."""
+        consumer = self.consumers.pop(index)
+        if consumer.poll() is None:
+            consumer.send_signal(signal.SIGKILL)
+            consumer.wait(10)
+
+    def kill_all(self) -> None:
+        while self.consumers:
+            self.kill_consumer()
 
     def produce(self, count: int) -> None:
         """Spools `count` events spread over the edges, each carrying 1 byte of egress."""
@@ -210,7 +216,7 @@ async def kafka_stack(
     try:
         yield stack
     finally:
-        stack.kill_consumer()
+        stack.kill_all()
         for edge in stack.edges:
             await edge.shipper.stop()
             await edge.client.close()
@@ -238,18 +244,22 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -
         await asyncio.sleep(0.1)
 
 
-async def test_kill_9_of_the_ingest_consumer_loses_and_doubles_nothing(
+async def test_kill_9_of_an_ingest_consumer_loses_and_doubles_nothing(
     kafka_stack: KafkaStack,
 ) -> None:
+    """Two consumers share the partitions; one is killed mid-run (its written but
+    uncommitted batches are replayed by the other after the rebalance), then restarted
+    (another rebalance)."""
     stack = kafka_stack
     async with ingress(stack):
         stack.start_consumer()
-        start_shipping(stack)
-        await keep_producing(stack, 4)
-        stack.kill_consumer()  # mid-run: batches written but not committed get replayed
-        await keep_producing(stack, 3)
         stack.start_consumer()
-        await keep_producing(stack, 3)
+        start_shipping(stack)
+        await keep_producing(stack, 8)
+        stack.kill_consumer()
+        await keep_producing(stack, 4)
+        stack.start_consumer()
+        await keep_producing(stack, 4)
         assert_exactly_once(stack, await stack.settle())
 
 
