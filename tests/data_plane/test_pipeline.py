@@ -194,3 +194,37 @@ async def test_malformed_oversized_and_unauthenticated_batches_are_refused(stack
     ok = viewer("viewer_started", "fine", tenant_id=tenant, stream_id=stream, node_id=node.id)
     assert (await stack.publish(node, [ok])).accepted == 1
     await stack.wait_stored(tenant, 1)
+
+
+async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_is_stored(
+    stack: Stack,
+) -> None:
+    from data_plane.bus.base import ConsumerOptions, OutgoingMessage
+    from data_plane.ingress.batching import to_messages
+
+    control = stack.control
+    tenant, stream = await tenant_with_stream(control)
+    good = [viewer("viewer_started", f"v{i}", tenant_id=tenant, stream_id=stream) for i in range(3)]
+    dead_reader = await stack.plane.bus.consumer(
+        [stack.settings.dead_letter_topic], ConsumerOptions(group_id=None)
+    )
+    try:
+        producer = stack.plane.bus.producer()
+        await producer.send_batch(
+            stack.settings.events_topic,
+            [
+                OutgoingMessage(
+                    key=stream.encode(),
+                    value=b"\xff not protobuf",
+                    headers=(("tenant_id", tenant.encode()),),
+                ),
+                *to_messages(good),
+            ],
+        )
+        await stack.wait_stored(tenant, 3)
+        dead = await dead_reader.fetch(timeout_ms=5000)
+        assert [m.value for m in dead] == [b"\xff not protobuf"]
+        assert (dead[0].header("error") or b"").startswith(b"not an EventBatch")
+        assert dead[0].header("tenant_id") == tenant.encode()
+    finally:
+        await dead_reader.close()
