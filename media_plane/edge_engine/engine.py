@@ -17,7 +17,9 @@ from media_plane.engine.viewer_sessions import ViewerChanges, ViewerSessions
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
 from media_plane.protocols.hls import HlsOutput
 from media_plane.protocols.rtmp import RtmpServer
+from media_plane.protocols.webrtc import SessionEnd, SessionStart, WebRtcOptions, WebRtcSessions
 from media_plane.servers.hls import HlsHttpServer
+from media_plane.servers.webrtc import WebRtcHttpServer
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,17 @@ class EngineSettings:
     #: A viewer that sent no request for this long has left.
     viewer_idle_s: float = 20.0
     viewer_progress_s: float = 30.0
+    #: WHIP ingest and WHEP playback (signaling on `webrtc_port`, media over UDP). Off
+    #: unless the host turns it on, so hosts that predate it bind no extra port.
+    webrtc_enabled: bool = False
+    webrtc_port: int = 8089
+    #: Addresses offered as ICE host candidates. Empty: every interface address except
+    #: loopback (aioice's choice). Loopback must be listed to be used (tests, one host).
+    ice_host_addresses: tuple[str, ...] = ()
+    #: STUN/TURN URLs used by the edge and advertised to clients in `Link` headers.
+    ice_servers: tuple[str, ...] = ()
+    #: A WebRTC peer that has not connected by then is dropped.
+    webrtc_connect_timeout_s: float = 15.0
 
 
 class _Lifecycle:
@@ -112,6 +125,8 @@ class MediaEngine:
         #: playback id -> stream id of every stream published here, so that viewers who
         #: outlive a publish are still attributed to it.
         self._stream_ids: dict[str, str] = {}
+        #: WHEP viewers by playback id.
+        self._webrtc_viewers: dict[str, int] = {}
         self.viewers = ViewerSessions(settings.viewer_idle_s, settings.viewer_progress_s)
         self.registry.on_start(self._stream_started)
         self.hls = HlsOutput(self.registry)
@@ -119,7 +134,28 @@ class MediaEngine:
         self.http = HlsHttpServer(
             self.hls.store, hooks, settings.host, settings.http_port, on_delivery=self._delivered
         )
+        self.webrtc: WebRtcSessions | None = None
+        self.webrtc_http: WebRtcHttpServer | None = None
+        if settings.webrtc_enabled:
+            self.webrtc = WebRtcSessions(
+                self.registry,
+                hooks,
+                WebRtcOptions(
+                    host_addresses=settings.ice_host_addresses,
+                    ice_servers=settings.ice_servers,
+                    connect_timeout_s=settings.webrtc_connect_timeout_s,
+                ),
+                on_start=self._webrtc_session_started,
+                on_end=self._webrtc_session_ended,
+            )
+            self.webrtc_http = WebRtcHttpServer(self.webrtc, settings.host, settings.webrtc_port)
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def webrtc_port(self) -> int:
+        if self.webrtc_http is None:
+            raise RuntimeError("WebRTC is disabled")
+        return self.webrtc_http.port
 
     @property
     def rtmp_port(self) -> int:
@@ -132,6 +168,9 @@ class MediaEngine:
     async def start(self) -> None:
         await self.hls.start()
         await self.http.start()
+        if self.webrtc is not None and self.webrtc_http is not None:
+            await self.webrtc.start()
+            await self.webrtc_http.start()
         await self.rtmp.start()
         self._tasks = [
             asyncio.create_task(self._health_loop(), name="engine-ingest-health"),
@@ -146,6 +185,9 @@ class MediaEngine:
                 await task
         self._tasks = []
         await self.rtmp.stop()
+        if self.webrtc is not None and self.webrtc_http is not None:
+            await self.webrtc_http.stop()
+            await self.webrtc.stop()
         for stream in self.registry.live():
             self.registry.finish(stream, "node_stopped")
         self._report_viewers(self.viewers.sweep(time.monotonic(), end_all=True))
@@ -163,14 +205,15 @@ class MediaEngine:
                     stream_id=stream.stream_id,
                     playback_id=stream.playback_id,
                     protocol=stream.protocol,
-                    viewers=self.viewers.viewers_of(stream.playback_id),
+                    viewers=self.viewers.viewers_of(stream.playback_id)
+                    + self._webrtc_viewers.get(stream.playback_id, 0),
                     bytes_in=meter.total_bytes if meter else 0,
                     ingest_bitrate_bps=meter.last_bitrate_bps if meter else 0,
                 )
             )
         return EngineStats(
             streams=streams,
-            viewers=self.viewers.count(),
+            viewers=self.viewers.count() + sum(self._webrtc_viewers.values()),
             bytes_in=self._bytes_in_finished + live_bytes,
             bytes_out=self.http.stats.bytes_out,
         )
@@ -197,6 +240,54 @@ class MediaEngine:
         lifecycle = _Lifecycle(stream, meter, self._emit, finished)
         self._lifecycles[stream.stream_id] = lifecycle
         stream.attach(lifecycle)
+
+    def _webrtc_session_started(self, start: SessionStart) -> None:
+        if start.role != "play":
+            return  # a publish reports through the stream lifecycle
+        playback_id = start.playback_id
+        self._webrtc_viewers[playback_id] = self._webrtc_viewers.get(playback_id, 0) + 1
+        self._emit(
+            EngineEvent(
+                EngineEventKind.VIEWER_STARTED,
+                start.stream_id,
+                time.time(),
+                {
+                    "session_id": start.session_id,
+                    "protocol": "whep",
+                    "client_addr": start.client_addr,
+                    "user_agent": start.user_agent,
+                    "playback_id": playback_id,
+                },
+            )
+        )
+
+    def _webrtc_session_ended(self, end: SessionEnd) -> None:
+        start = end.start
+        if start.role != "play":
+            return
+        playback_id = start.playback_id
+        left = self._webrtc_viewers.get(playback_id, 0) - 1
+        if left > 0:
+            self._webrtc_viewers[playback_id] = left
+        else:
+            self._webrtc_viewers.pop(playback_id, None)
+        duration_ms = int(end.duration_s * 1000)
+        self._emit(
+            EngineEvent(
+                EngineEventKind.VIEWER_ENDED,
+                start.stream_id,
+                time.time(),
+                {
+                    "session_id": start.session_id,
+                    "protocol": "whep",
+                    "bytes_sent": end.bytes_sent,
+                    "watched_ms": duration_ms,
+                    "duration_ms": duration_ms,
+                    "playback_id": playback_id,
+                    "reason": end.reason,
+                },
+            )
+        )
 
     def _delivered(self, playback_id: str, client_addr: str, user_agent: str, nbytes: int) -> None:
         self.viewers.delivered(playback_id, client_addr, user_agent, nbytes, time.monotonic())

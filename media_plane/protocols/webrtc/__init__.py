@@ -1,0 +1,36 @@
+"""WebRTC for the edge (aiortc): WHIP ingest and WHEP playback sessions, with encoded
+frames passed through in both directions (no per-viewer encode).
+
+The engine wiring needs `WebRtcSessions` and `WebRtcOptions`; the HTTP server maps the
+errors. The pure modules (`offer`, `h264`, `vp8`, `ingest`) are public for tests.
+"""
+
+from media_plane.protocols.webrtc.errors import (
+    OfferError,
+    PlayRefusedError,
+    PublishRefusedError,
+    SessionNotFoundError,
+    WebRtcError,
+)
+from media_plane.protocols.webrtc.sessions import (
+    Answer,
+    SessionEnd,
+    SessionStart,
+    WebRtcOptions,
+    WebRtcSessions,
+    WebRtcStats,
+)
+
+__all__ = [
+    "Answer",
+    "OfferError",
+    "PlayRefusedError",
+    "PublishRefusedError",
+    "SessionEnd",
+    "SessionNotFoundError",
+    "SessionStart",
+    "WebRtcError",
+    "WebRtcOptions",
+    "WebRtcSessions",
+    "WebRtcStats",
+]

@@ -1,0 +1,135 @@
+"""The two places where the edge reaches inside aiortc 1.16 / aioice 0.13 (pinned).
+
+Both are per-connection: nothing global is patched, so other peer connections in the same
+process (test clients, say) behave as stock aiortc.
+
+* Host candidates. aioice gathers on every interface address except 127.0.0.1 and offers
+  no option to choose; the edge must offer the addresses it is configured with (loopback in
+  tests, the public address in production). `offer_host_addresses` replaces the address
+  list of each ICE gatherer of one peer connection.
+* Encoded frames on ingest. An `RTCRtpReceiver` hands every reassembled frame to a decoder
+  thread through a queue; the edge wants the encoded frame, never a decode. `tap_receiver`
+  swaps that queue for one that gives frames to a callback on the event loop (the caller of
+  `put` is the receiver's RTP handler, a coroutine on the loop). The decoder thread then
+  waits idle until the receiver stops and sends its end marker, which passes through.
+
+* Opus senders. aiortc creates an `OpusEncoder` for every audio sender, and that
+  constructor allocates a libopus encoder context even when the sender is only ever given
+  packets. `install_opus_packer` gives a sender a packer instead, so the one Opus encoder
+  of a stream is the shared transcoder's. (Its H.264 and VP8 encoders create their codec
+  context on first encode only, which a packet-fed sender never reaches.)
+
+tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
+either seam.
+"""
+
+from __future__ import annotations
+
+import fractions
+import queue
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from av.packet import Packet
+from av.stream import Stream
+
+__all__ = [
+    "EncodedFrameCallback",
+    "active_ssrc",
+    "install_opus_packer",
+    "offer_host_addresses",
+    "replace_keyframe_handler",
+    "request_keyframe",
+    "sender_encoder",
+    "tap_receiver",
+]
+
+#: (codec name, frame data, RTP timestamp mapped to start at 0, in the codec's clock rate)
+EncodedFrameCallback = Callable[[str, bytes, int], None]
+
+
+def offer_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
+    """Gather host candidates on exactly `addresses` (call before setLocalDescription)."""
+    chosen = list(addresses)
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.sender.transport.transport.iceGatherer._connection
+        if getattr(connection, "_tidecast_addresses", None) is not None:
+            continue
+        original = connection.get_component_candidates
+
+        async def gather(
+            component: int,
+            addresses: list[str],
+            timeout: int = 5,  # noqa: ASYNC109 (aioice's signature)
+            _original: Any = original,
+        ) -> Any:
+            return await _original(component=component, addresses=chosen, timeout=timeout)
+
+        # Per instance on purpose: other connections in the process keep aioice's gathering.
+        setattr(connection, "get_component_candidates", gather)  # noqa: B010
+        setattr(connection, "_tidecast_addresses", chosen)  # noqa: B010
+
+
+class _FrameTap(queue.Queue[Any]):
+    def __init__(self, on_frame: EncodedFrameCallback) -> None:
+        super().__init__()
+        self._on_frame = on_frame
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            # The receiver is stopping: let the idle decoder thread exit.
+            super().put(item, block, timeout)
+            return
+        codec, frame = item
+        self._on_frame(codec.name, frame.data, frame.timestamp)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_frame: EncodedFrameCallback) -> None:
+    """Deliver `receiver`'s encoded frames to `on_frame` instead of decoding them.
+
+    Call after setRemoteDescription and before the connection is established."""
+    setattr(receiver, "_RTCRtpReceiver__decoder_queue", _FrameTap(on_frame))  # noqa: B010
+
+
+def replace_keyframe_handler(sender: RTCRtpSender, handler: Callable[[], None]) -> None:
+    """Call `handler` when the viewer of `sender` asks for a keyframe (PLI or FIR).
+
+    aiortc answers those by forcing its encoder's next frame to be a keyframe; a sender fed
+    encoded packets has no encoder, so the request must go to whoever has one."""
+    setattr(sender, "_send_keyframe", handler)  # noqa: B010
+
+
+async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Send a PLI to the publisher of `media_ssrc` (RFC 4585 6.3.1)."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+def active_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC the receiver heard last, if any."""
+    sources = receiver.getSynchronizationSources()
+    return int(sources[0].source) if sources else None
+
+
+_OPUS_TIME_BASE = fractions.Fraction(1, 48_000)
+
+
+class _OpusPacker:
+    """What `RTCRtpSender` needs of an encoder when it is only given Opus packets."""
+
+    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
+        pts = packet.pts or 0
+        return [bytes(packet)], int(pts * packet.time_base / _OPUS_TIME_BASE)
+
+    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        raise TypeError("this sender takes encoded Opus packets only")
+
+
+def install_opus_packer(sender: RTCRtpSender) -> None:
+    """Make an audio sender pack the Opus packets it is given without owning an encoder."""
+    setattr(sender, "_RTCRtpSender__encoder", _OpusPacker())  # noqa: B010
+
+
+def sender_encoder(sender: RTCRtpSender) -> Any:
+    """The encoder object aiortc holds for `sender` (for tests and stats)."""
+    return getattr(sender, "_RTCRtpSender__encoder", None)
