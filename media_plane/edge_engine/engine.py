@@ -17,7 +17,13 @@ from media_plane.engine.viewer_sessions import ViewerChanges, ViewerSessions
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
 from media_plane.protocols.hls import HlsOutput
 from media_plane.protocols.rtmp import RtmpServer
-from media_plane.protocols.webrtc import SessionEnd, SessionStart, WebRtcOptions, WebRtcSessions
+from media_plane.protocols.webrtc import (
+    HlsTranscoders,
+    SessionEnd,
+    SessionStart,
+    WebRtcOptions,
+    WebRtcSessions,
+)
 from media_plane.servers.hls import HlsHttpServer
 from media_plane.servers.webrtc import WebRtcHttpServer
 
@@ -129,7 +135,12 @@ class MediaEngine:
         self._webrtc_viewers: dict[str, int] = {}
         self.viewers = ViewerSessions(settings.viewer_idle_s, settings.viewer_progress_s)
         self.registry.on_start(self._stream_started)
-        self.hls = HlsOutput(self.registry)
+        #: WHIP streams reach HLS through one transcode per stream where the codec needs it.
+        self._hls_transcoders = HlsTranscoders() if settings.webrtc_enabled else None
+        self.hls = HlsOutput(
+            self.registry,
+            adapt=self._hls_transcoders.adapt if self._hls_transcoders is not None else None,
+        )
         self.rtmp = RtmpServer(self.registry, hooks, settings.host, settings.rtmp_port)
         self.http = HlsHttpServer(
             self.hls.store, hooks, settings.host, settings.http_port, on_delivery=self._delivered
@@ -193,6 +204,8 @@ class MediaEngine:
         self._report_viewers(self.viewers.sweep(time.monotonic(), end_all=True))
         await self.http.stop()
         await self.hls.stop()
+        if self._hls_transcoders is not None:
+            await self._hls_transcoders.stop()
 
     def stats(self) -> EngineStats:
         streams = []

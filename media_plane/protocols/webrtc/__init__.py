@@ -12,6 +12,7 @@ from media_plane.protocols.webrtc.errors import (
     SessionNotFoundError,
     WebRtcError,
 )
+from media_plane.protocols.webrtc.hls_transcode import HlsTranscoders
 from media_plane.protocols.webrtc.sessions import (
     Answer,
     SessionEnd,
@@ -23,6 +24,7 @@ from media_plane.protocols.webrtc.sessions import (
 
 __all__ = [
     "Answer",
+    "HlsTranscoders",
     "OfferError",
     "PlayRefusedError",
     "PublishRefusedError",

@@ -138,6 +138,7 @@ class _Session:
     closing: bool = False
     last_keyframe_request: float = 0.0
     timer: asyncio.Task[None] | None = None
+    cadence: asyncio.Task[None] | None = None
 
 
 class WebRtcSessions:
@@ -252,6 +253,10 @@ class WebRtcSessions:
             tap_receiver(receiver, on_frame)
         self._publishers[grant.stream_id] = session
         self._admit(session)
+        if "video" in receivers:
+            session.cadence = self._spawn(
+                self._keyframe_cadence(session, grant.segment_duration), "webrtc-keyframes"
+            )
         logger.info("WHIP session %s publishes stream %s", start.session_id, grant.stream_id)
         return Answer(start.session_id, answer)
 
@@ -441,9 +446,10 @@ class WebRtcSessions:
         session.closing = True
         start = session.start
         self._sessions.pop(start.session_id, None)
-        timer, session.timer = session.timer, None
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
+        for task in (session.timer, session.cadence):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        session.timer = session.cadence = None
         bytes_sent = 0
         if session.viewer is not None and session.fanout is not None:
             bytes_sent = session.viewer.bytes_sent
@@ -492,6 +498,18 @@ class WebRtcSessions:
         self._fanouts[stream_id] = fanout
         stream.attach(fanout)
         stream.attach(_FanoutEnd(self, stream, fanout))
+
+    async def _keyframe_cadence(self, session: _Session, interval: float) -> None:
+        # HLS cuts segments on keyframes. An H.264 publisher is passed through, so its
+        # keyframes are the segment boundaries, and browsers send them rarely: ask for one
+        # every segment target (VP8 is transcoded with keyframes forced; no need there).
+        await session.connected.wait()
+        while True:
+            await asyncio.sleep(interval)
+            feed = session.feed
+            if feed is not None and feed.video is not None and feed.video.codec is Codec.H264:
+                session.last_keyframe_request = 0.0
+                self._request_keyframe(session)
 
     def _fanout_ended(self, stream: LiveStream, fanout: StreamFanout) -> None:
         if self._fanouts.get(stream.stream_id) is fanout:
