@@ -48,6 +48,11 @@ class EdgeSidecar:
         return f"http://{self.settings.public_host}:{port}"
 
     @property
+    def webrtc_url(self) -> str:
+        port = self.engine.webrtc_port if self.engine else self.settings.webrtc_port
+        return f"http://{self.settings.public_host}:{port}"
+
+    @property
     def admin_port(self) -> int:
         return self._admin.port if self._admin else 0
 
@@ -105,6 +110,11 @@ class EdgeSidecar:
                 http_port=settings.http_port,
                 segment_duration_s=settings.segment_duration_s,
                 health_interval_s=settings.health_interval_s,
+                webrtc_enabled=settings.webrtc_enabled,
+                webrtc_port=settings.webrtc_port,
+                ice_host_addresses=settings.offered_ice_addresses(),
+                ice_servers=settings.ice_servers,
+                webrtc_connect_timeout_s=settings.webrtc_connect_timeout_s,
             ),
             self.hooks,
         )

@@ -85,6 +85,7 @@ def up(
     rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
     hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
     edge_admin_port: Annotated[int, typer.Option(help="Edge /healthz and /metrics.")] = 9102,
+    webrtc_port: Annotated[int, typer.Option(help="Edge WHIP/WHEP signaling port.")] = 8089,
     no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
@@ -102,6 +103,7 @@ def up(
         rtmp_port=rtmp_port,
         hls_port=hls_port,
         edge_admin_port=edge_admin_port,
+        webrtc_port=webrtc_port,
         with_edge=not no_edge,
     )
     try:

@@ -51,6 +51,7 @@ class SingleNodeOptions:
     rtmp_port: int = 1935
     hls_port: int = 8088
     edge_admin_port: int = 9102
+    webrtc_port: int = 8089
     #: Run an edge node beside the control plane.
     with_edge: bool = True
 
@@ -122,6 +123,7 @@ def edge_settings(options: SingleNodeOptions, grpc_port: int, token: str) -> Edg
         rtmp_port=options.rtmp_port,
         http_port=options.hls_port,
         admin_port=options.edge_admin_port,
+        webrtc_port=options.webrtc_port,
     )
 
 
@@ -163,6 +165,9 @@ async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], 
                         announce(
                             f"edge HLS playback   {edge.http_url}/hls/<playback id>/index.m3u8"
                         )
+                        if edge.engine is not None and edge.engine.webrtc is not None:
+                            announce(f"edge WHIP ingest    {edge.webrtc_url}/whip/<stream key>")
+                            announce(f"edge WHEP playback  {edge.webrtc_url}/whep/<playback id>")
                         announce(
                             f"edge health         http://{options.host}:{edge.admin_port}/healthz"
                         )

@@ -41,7 +41,7 @@ def cli(data_dir: Path, *args: str) -> str:
 
 def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    ports = {name: free_port() for name in ("http", "grpc", "rtmp", "hls", "admin")}
+    ports = {name: free_port() for name in ("http", "grpc", "rtmp", "hls", "admin", "webrtc")}
     process = subprocess.Popen(
         [
             TIDECAST,
@@ -58,6 +58,8 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
             str(ports["hls"]),
             "--edge-admin-port",
             str(ports["admin"]),
+            "--webrtc-port",
+            str(ports["webrtc"]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
