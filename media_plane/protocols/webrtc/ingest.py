@@ -58,6 +58,8 @@ class WhipFeed:
             AudioTrack(Codec.OPUS, b"", _OPUS_CLOCK, 2) if (has_audio) else None
         )
         self._announced = False
+        #: When the last frame arrived (clock time), None before the first.
+        self.last_frame_at: float | None = None
         self.frames_in = 0
         self.dropped = 0
         self.keyframes = 0
@@ -68,6 +70,7 @@ class WhipFeed:
 
     def frame(self, codec: str, data: bytes, rtp_time: int) -> None:
         self.frames_in += 1
+        self.last_frame_at = self._clock()
         name = codec.lower()
         if name == "h264":
             self._h264(data, rtp_time)

@@ -457,12 +457,8 @@ class WebRtcSessions:
         if session.stream is not None and start.role == "publish":
             if self._publishers.get(start.stream_id) is session:
                 del self._publishers[start.stream_id]
-            end_reason = {
-                "client_ended": "publisher_stopped",
-                "peer_closed": "publisher_stopped",
-                "node_stopped": "node_stopped",
-            }.get(reason, "publisher_lost")
-            self._registry.finish(session.stream, end_reason)
+            last = session.feed.last_frame_at if session.feed is not None else None
+            self._registry.finish(session.stream, _end_reason(reason, last, time.monotonic()))
         try:
             await session.pc.close()
         except Exception:
@@ -556,6 +552,24 @@ class _FanoutEnd:
 
     def on_end(self) -> None:
         self._sessions._fanout_ended(self._stream, self._fanout)
+
+
+#: A publisher whose connection closes this long after its last frame was lost, not
+#: stopped: aioice closes (rather than fails) a connection whose consent checks failed.
+_SILENCE_BEFORE_LOST_S = 3.0
+
+
+def _end_reason(reason: str, last_frame_at: float | None, now: float) -> str:
+    """The stream's end reason for a publish session that ended for `reason`."""
+    if reason == "node_stopped":
+        return "node_stopped"
+    if reason == "client_ended":
+        return "publisher_stopped"
+    if reason == "peer_closed" and (
+        last_frame_at is not None and now - last_frame_at < _SILENCE_BEFORE_LOST_S
+    ):
+        return "publisher_stopped"
+    return "publisher_lost"
 
 
 def _capabilities(kind: str, codec: Codec) -> list[RTCRtpCodecCapability]:
