@@ -224,11 +224,15 @@ class MediaEngine:
                     ingest_bitrate_bps=meter.last_bitrate_bps if meter else 0,
                 )
             )
+        webrtc = self.webrtc.stats() if self.webrtc is not None else None
         return EngineStats(
             streams=streams,
             viewers=self.viewers.count() + sum(self._webrtc_viewers.values()),
             bytes_in=self._bytes_in_finished + live_bytes,
-            bytes_out=self.http.stats.bytes_out,
+            bytes_out=self.http.stats.bytes_out + (webrtc.bytes_out if webrtc else 0),
+            webrtc_publishers=webrtc.publishers if webrtc else 0,
+            webrtc_viewers=webrtc.viewers if webrtc else 0,
+            webrtc_sessions_ended=webrtc.ended if webrtc else {},
         )
 
     # -- internals --------------------------------------------------------------------

@@ -92,3 +92,16 @@ async def test_whip_and_whep_through_the_sidecar(platform: Platform) -> None:
     assert viewer_started.viewer_started.protocol == common_pb2.MEDIA_PROTOCOL_WHEP
     assert viewer_started.stream_id == stream["id"] and viewer_started.tenant_id == tenant
     assert "viewer_ended" in kinds
+
+    # Sessions released show in the edge's metrics (heartbeats refresh them every second).
+    admin = f"http://127.0.0.1:{platform.edge.admin_port}/metrics"
+    expected = 'tidecast_edge_webrtc_sessions_ended{reason="client_ended"} 2.0'
+    async with httpx.AsyncClient() as client:
+        for _ in range(50):
+            metrics = (await client.get(admin)).text
+            if expected in metrics:
+                break
+            await asyncio.sleep(0.1)
+    assert expected in metrics
+    assert 'tidecast_edge_webrtc_sessions{role="play"} 0.0' in metrics
+    assert 'tidecast_edge_publish_denials_total{reason="invalid_key"} 1.0' in metrics

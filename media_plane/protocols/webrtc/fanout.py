@@ -114,10 +114,12 @@ class StreamFanout:
         loop: asyncio.AbstractEventLoop,
         *,
         on_keyframe_wanted: Callable[[], None] | None = None,
+        on_transcoder_stopped: Callable[[OpusTranscoder], None] | None = None,
     ) -> None:
         self.stream_id = stream_id
         self._loop = loop
         self._on_keyframe_wanted = on_keyframe_wanted
+        self._on_transcoder_stopped = on_transcoder_stopped
         self.video: VideoTrack | None = None
         self.audio: AudioTrack | None = None
         self._annexb: AvccToAnnexB | None = None
@@ -261,6 +263,8 @@ class StreamFanout:
         transcoder, self._transcoder = self._transcoder, None
         if transcoder is not None:
             transcoder.stop()
+            if self._on_transcoder_stopped is not None:
+                self._on_transcoder_stopped(transcoder)
 
 
 def _retimed(packet: _Packet, pts: int) -> _Packet:

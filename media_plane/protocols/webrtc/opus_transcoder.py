@@ -68,6 +68,10 @@ class OpusTranscoder:
             self._stopped = True
             self._queue.put(None)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 

@@ -61,6 +61,7 @@ from media_plane.protocols.webrtc.errors import (
 from media_plane.protocols.webrtc.fanout import StreamFanout, Viewer
 from media_plane.protocols.webrtc.ingest import WhipFeed
 from media_plane.protocols.webrtc.offer import OfferSummary, read_offer
+from media_plane.protocols.webrtc.opus_transcoder import OpusTranscoder
 
 __all__ = [
     "Answer",
@@ -122,6 +123,9 @@ class WebRtcStats:
     connect_timeouts: int
     video_encoders: int
     audio_transcoders: int
+    #: Media bytes handed to viewers' senders since start (before RTP/SRTP overhead).
+    bytes_out: int
+    ended: dict[str, int]
 
 
 @dataclass(eq=False)
@@ -163,6 +167,10 @@ class WebRtcSessions:
         self._running = False
         self.sessions_total = 0
         self.connect_timeouts = 0
+        self._ended: dict[str, int] = {}
+        #: Stopped transcoder threads, joined on `stop()` (they exit within one frame).
+        self._retired_transcoders: list[OpusTranscoder] = []
+        self._bytes_out_ended = 0
         registry.on_start(self._stream_started)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -180,6 +188,15 @@ class WebRtcSessions:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for fanout in list(self._fanouts.values()):
+            fanout.on_end()
+        self._fanouts.clear()
+        await asyncio.to_thread(self._join_transcoders)
+
+    def _join_transcoders(self) -> None:
+        for transcoder in self._retired_transcoders:
+            transcoder.join(5.0)
+        self._retired_transcoders.clear()
 
     def stats(self) -> WebRtcStats:
         publishers = sum(1 for s in self._sessions.values() if s.start.role == "publish")
@@ -190,6 +207,9 @@ class WebRtcSessions:
             connect_timeouts=self.connect_timeouts,
             video_encoders=sum(f.stats().video_encoders for f in self._fanouts.values()),
             audio_transcoders=sum(f.stats().audio_transcoders for f in self._fanouts.values()),
+            bytes_out=self._bytes_out_ended
+            + sum(s.viewer.bytes_sent for s in self._sessions.values() if s.viewer is not None),
+            ended=dict(self._ended),
         )
 
     def fanout(self, playback_id: str) -> StreamFanout | None:
@@ -450,9 +470,11 @@ class WebRtcSessions:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         session.timer = session.cadence = None
+        self._ended[reason] = self._ended.get(reason, 0) + 1
         bytes_sent = 0
         if session.viewer is not None and session.fanout is not None:
             bytes_sent = session.viewer.bytes_sent
+            self._bytes_out_ended += bytes_sent
             session.fanout.remove_viewer(session.viewer)
         if session.stream is not None and start.role == "publish":
             if self._publishers.get(start.stream_id) is session:
@@ -490,6 +512,7 @@ class WebRtcSessions:
             stream_id,
             asyncio.get_running_loop(),
             on_keyframe_wanted=lambda: self._publisher_keyframe(stream_id),
+            on_transcoder_stopped=self._transcoder_stopped,
         )
         self._fanouts[stream_id] = fanout
         stream.attach(fanout)
@@ -506,6 +529,10 @@ class WebRtcSessions:
             if feed is not None and feed.video is not None and feed.video.codec is Codec.H264:
                 session.last_keyframe_request = 0.0
                 self._request_keyframe(session)
+
+    def _transcoder_stopped(self, transcoder: OpusTranscoder) -> None:
+        self._retired_transcoders = [t for t in self._retired_transcoders if t.alive]
+        self._retired_transcoders.append(transcoder)
 
     def _fanout_ended(self, stream: LiveStream, fanout: StreamFanout) -> None:
         if self._fanouts.get(stream.stream_id) is fanout:

@@ -125,3 +125,16 @@ def test_request_heads() -> None:
         with pytest.raises(BadRequestError) as info:
             parse_head(bad)
         assert info.value.status == status
+
+
+def test_why_a_publish_ended() -> None:
+    from media_plane.protocols.webrtc.sessions import _end_reason
+
+    assert _end_reason("client_ended", 100.0, 100.5) == "publisher_stopped"
+    assert _end_reason("node_stopped", None, 1.0) == "node_stopped"
+    # A DTLS close right after media: the publisher hung up.
+    assert _end_reason("peer_closed", 100.0, 100.5) == "publisher_stopped"
+    # Closed after seconds of silence (consent checks failed) or failed: lost.
+    assert _end_reason("peer_closed", 100.0, 130.0) == "publisher_lost"
+    assert _end_reason("peer_lost", 100.0, 100.5) == "publisher_lost"
+    assert _end_reason("connect_timeout", None, 10.0) == "publisher_lost"

@@ -354,3 +354,19 @@ async def test_viewers_get_no_encoder_of_their_own(edge: Edge) -> None:
             await viewer.close()
         await edge.http.delete(publisher.location)
         await publisher.pc.close()
+
+
+async def test_ice_servers_are_advertised_in_link_headers() -> None:
+    import httpx
+
+    from media_plane.edge_engine import MediaEngine
+    from tests.media_plane.protocols.webrtc.conftest import Hooks, edge_settings
+
+    engine = MediaEngine(edge_settings(ice_servers=("stun:stun.example.net:3478",)), Hooks())
+    await engine.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{engine.webrtc_port}") as http:
+            response = await http.options("/whip")
+        assert response.headers["Link"] == '<stun:stun.example.net:3478>; rel="ice-server"'
+    finally:
+        await engine.stop()
