@@ -13,6 +13,10 @@ process (test clients, say) behave as stock aiortc.
   `put` is the receiver's RTP handler, a coroutine on the loop). The decoder thread then
   waits idle until the receiver stops and sends its end marker, which passes through.
 
+* Shared H.264 packetization. aiortc packetizes H.264 (STAP-A/FU-A) per sender;
+  `install_h264_packer` gives a sender a packer that asks a shared cache first, so each
+  frame is split and fragmented once per stream, not once per viewer. The fragmentation is
+  aiortc's own (`H264Encoder._packetize`).
 * Opus senders. aiortc creates an `OpusEncoder` for every audio sender, and that
   constructor allocates a libopus encoder context even when the sender is only ever given
   packets. `install_opus_packer` gives a sender a packer instead, so the one Opus encoder
@@ -31,12 +35,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder
 from av.packet import Packet
 from av.stream import Stream
 
 __all__ = [
     "EncodedFrameCallback",
+    "H264Payloads",
     "active_ssrc",
+    "h264_payloads",
+    "install_h264_packer",
     "install_opus_packer",
     "offer_host_addresses",
     "replace_keyframe_handler",
@@ -133,3 +141,32 @@ def install_opus_packer(sender: RTCRtpSender) -> None:
 def sender_encoder(sender: RTCRtpSender) -> Any:
     """The encoder object aiortc holds for `sender` (for tests and stats)."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
+
+
+#: RTP payloads for one H.264 access unit (Annex B), as aiortc's sender would make them.
+H264Payloads = Callable[["Packet[Stream]"], list[bytes]]
+
+
+def h264_payloads(nal_units: list[bytes]) -> list[bytes]:
+    """aiortc's STAP-A / FU-A packetization of one access unit's NAL units."""
+    return list(H264Encoder._packetize(nal_units))
+
+
+_VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
+
+
+class _H264Packer:
+    def __init__(self, payloads: H264Payloads) -> None:
+        self._payloads = payloads
+
+    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
+        pts = packet.pts or 0
+        return self._payloads(packet), int(pts * packet.time_base / _VIDEO_TIME_BASE)
+
+    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        raise TypeError("this sender takes encoded H.264 packets only")
+
+
+def install_h264_packer(sender: RTCRtpSender, payloads: H264Payloads) -> None:
+    """Make a video sender take its RTP payloads from `payloads` (a shared cache)."""
+    setattr(sender, "_RTCRtpSender__encoder", _H264Packer(payloads))  # noqa: B010

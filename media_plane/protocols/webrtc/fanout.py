@@ -27,7 +27,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.stream import Stream
 
 from media_plane.media import TIMEBASE_HZ, AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
-from media_plane.protocols.webrtc.h264 import AvccToAnnexB, H264FormatError
+from media_plane.protocols.webrtc._aiortc_seams import h264_payloads
+from media_plane.protocols.webrtc.h264 import AvccToAnnexB, H264FormatError, split_annexb
 from media_plane.protocols.webrtc.opus_transcoder import OPUS_CLOCK, OpusTranscoder
 
 __all__ = ["EncodedTrack", "FanoutStats", "StreamFanout", "Viewer"]
@@ -40,6 +41,9 @@ _VIDEO_TIME_BASE = fractions.Fraction(1, TIMEBASE_HZ)
 _AUDIO_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK)
 #: Frames queued per viewer track before it is considered behind (about 4 s at 30 fps).
 _TRACK_QUEUE_LIMIT = 120
+#: Packets whose RTP payloads are remembered (about 10 s of 30 fps video): a viewer more
+#: than this far behind packetizes for itself.
+_PAYLOAD_CACHE_PACKETS = 300
 #: The GOP cache gives up on GOPs longer than this (a publisher without keyframes).
 _GOP_LIMIT_FRAMES = 600
 _GOP_LIMIT_BYTES = 16 * 1024 * 1024
@@ -107,6 +111,34 @@ class FanoutStats:
     audio_transcoders: int
 
 
+class SharedPayloads:
+    """Each video packet's RTP payloads, computed by the first sender that packs it.
+
+    Keyed by packet identity: every viewer is given the same `av.Packet` object, so the
+    first sender to reach a frame packetizes it and the others reuse the result. The entry
+    holds the packet itself, so an id is never reused while its entry lives.
+    """
+
+    def __init__(self, limit: int = _PAYLOAD_CACHE_PACKETS) -> None:
+        self._limit = limit
+        self._entries: dict[int, tuple[_Packet, list[bytes]]] = {}
+        self.computed = 0
+        self.reused = 0
+
+    def __call__(self, packet: _Packet) -> list[bytes]:
+        entry = self._entries.get(id(packet))
+        if entry is not None and entry[0] is packet:
+            self.reused += 1
+            return entry[1]
+        payloads = h264_payloads(split_annexb(bytes(packet)))
+        self.computed += 1
+        if len(self._entries) >= self._limit:
+            # Dicts keep insertion order: the oldest entry goes first.
+            del self._entries[next(iter(self._entries))]
+        self._entries[id(packet)] = (packet, payloads)
+        return payloads
+
+
 class StreamFanout:
     def __init__(
         self,
@@ -127,6 +159,7 @@ class StreamFanout:
         self._gop_bytes = 0
         self._viewers: list[Viewer] = []
         self._transcoder: OpusTranscoder | None = None
+        self.payloads = SharedPayloads()
         self.ended = False
         self.transcoders_started = 0
 

@@ -46,6 +46,7 @@ from media_plane.engine.live_stream import AlreadyLiveError, LiveStream, StreamR
 from media_plane.media import Codec
 from media_plane.protocols.webrtc._aiortc_seams import (
     active_ssrc,
+    install_h264_packer,
     install_opus_packer,
     offer_host_addresses,
     replace_keyframe_handler,
@@ -326,6 +327,8 @@ class WebRtcSessions:
                 transceiver.setCodecPreferences(_capabilities(track.kind, codec))
                 if track.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
+                    if codec is Codec.H264:
+                        install_h264_packer(transceiver.sender, fanout.payloads)
                 else:
                     install_opus_packer(transceiver.sender)
             answer = await self._answer(pc, text)

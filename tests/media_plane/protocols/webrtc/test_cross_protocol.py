@@ -46,6 +46,8 @@ async def test_rtmp_publish_plays_over_whep_without_a_video_encoder(edge: Edge) 
             assert (stats.viewers, stats.video_encoders, stats.audio_transcoders) == (3, 0, 1)
             fanout = edge.engine.webrtc.fanout(PLAYBACK_ID)
             assert fanout is not None and fanout.transcoders_started == 1
+            # Each frame is packetized once for all three viewers.
+            assert fanout.payloads.reused >= 1.5 * fanout.payloads.computed
         finally:
             for viewer in viewers:
                 await viewer.close()
