@@ -87,6 +87,7 @@ async def main(args: argparse.Namespace) -> None:
                     "viewers": stats.viewers if stats else 0,
                     "video_encoders": stats.video_encoders if stats else 0,
                     "audio_transcoders": stats.audio_transcoders if stats else 0,
+                    "sessions_ended": stats.ended if stats else {},
                 }
             ),
             flush=True,

@@ -193,6 +193,8 @@ def drive(args: argparse.Namespace) -> None:
                     f"RSS {row['rss'] / 2**20:.1f} MiB ({row['kb_per_viewer']:.0f} KB/viewer), "
                     f"loop lag p99 {row['lag']['loop_lag_p99_ms']} ms, frames received "
                     f"min {row['frames_min']:.3f} median {row['frames_median']:.3f}, "
+                    f"sessions on the edge {row['lag']['viewers']} "
+                    f"(ended so far: {row['lag']['sessions_ended']}), "
                     f"encoders video {row['lag']['video_encoders']} audio "
                     f"{row['lag']['audio_transcoders']}, load generator "
                     f"{row['client_cpu_pct']:.0f}%",

@@ -36,12 +36,14 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from av.packet import Packet
 from av.stream import Stream
 
 __all__ = [
     "EncodedFrameCallback",
     "H264Payloads",
+    "MarkerJitterBuffer",
     "active_ssrc",
     "h264_payloads",
     "install_h264_packer",
@@ -93,11 +95,58 @@ class _FrameTap(queue.Queue[Any]):
         self._on_frame(codec.name, frame.data, frame.timestamp)
 
 
-def tap_receiver(receiver: RTCRtpReceiver, on_frame: EncodedFrameCallback) -> None:
+class MarkerJitterBuffer(JitterBuffer):
+    """A jitter buffer that hands a frame over as soon as it is complete.
+
+    Video: the frame at the head of the buffer is complete when its packets are contiguous
+    up to one with the RTP marker bit (the last packet of an access unit, RFC 6184 5.1 and
+    RFC 7741 4.1), or when the next frame has begun. Audio: every packet is a frame (Opus
+    puts one frame in each packet). Gaps still wait for retransmission as in aiortc's.
+    Packets without payload (browsers send RTP padding to probe bandwidth, stamped with the
+    last frame's timestamp) make no frame: an empty packet is a flush to a decoder.
+    """
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        while True:
+            head = self._take_head()
+            if head is None:
+                return None
+            data, timestamp = head
+            if data:
+                return JitterFrame(data=data, timestamp=timestamp)
+
+    def _take_head(self) -> tuple[bytes, int] | None:
+        """Remove and return the frame at the head if it is complete."""
+        origin = self._origin
+        if origin is None:
+            return None
+        packets: list[Any] = []
+        timestamp = 0
+        for count in range(self.capacity):
+            packet = self._packets[(origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if not packets:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                break
+            packets.append(packet)
+            if packet.marker or not self._is_video:
+                break
+        else:
+            return None
+        self.remove(len(packets))
+        return b"".join(p._data for p in packets), timestamp
+
+
+def tap_receiver(receiver: RTCRtpReceiver, kind: str, on_frame: EncodedFrameCallback) -> None:
     """Deliver `receiver`'s encoded frames to `on_frame` instead of decoding them.
 
     Call after setRemoteDescription and before the connection is established."""
     setattr(receiver, "_RTCRtpReceiver__decoder_queue", _FrameTap(on_frame))  # noqa: B010
+    # aiortc's sizes: 512 packets for video (keyframes span hundreds), 16 for audio.
+    buffer = MarkerJitterBuffer(capacity=512 if kind == "video" else 16, is_video=kind == "video")
+    setattr(receiver, "_RTCRtpReceiver__jitter_buffer", buffer)  # noqa: B010
 
 
 def replace_keyframe_handler(sender: RTCRtpSender, handler: Callable[[], None]) -> None:

@@ -265,6 +265,8 @@ class TranscodingReader:
         return True
 
     def _packet(self, packet: MediaPacket) -> None:
+        if not packet.data:
+            return  # an empty packet would put the decoder into draining mode for good
         if packet.kind is TrackKind.VIDEO:
             packets = [packet] if self._video is None else self._video.push(packet)
         else:

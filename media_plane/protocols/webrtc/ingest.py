@@ -69,6 +69,8 @@ class WhipFeed:
         return self._has_video and self.video is None
 
     def frame(self, codec: str, data: bytes, rtp_time: int) -> None:
+        if not data:
+            return  # RTP padding; an empty packet would flush a decoder downstream
         self.frames_in += 1
         self.last_frame_at = self._clock()
         name = codec.lower()

@@ -270,8 +270,8 @@ class WebRtcSessions:
             if feed.wants_keyframe:
                 self._request_keyframe(session)
 
-        for receiver in receivers.values():
-            tap_receiver(receiver, on_frame)
+        for kind, receiver in receivers.items():
+            tap_receiver(receiver, kind, on_frame)
         self._publishers[grant.stream_id] = session
         self._admit(session)
         if "video" in receivers:
