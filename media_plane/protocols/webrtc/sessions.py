@@ -75,6 +75,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: How long `stop()` lets closes already under way finish before cancelling them.
+_STOP_GRACE_S = 5.0
 #: A publisher is asked for a keyframe at most this often (PLI), whoever asks.
 _KEYFRAME_REQUEST_INTERVAL_S = 0.5
 
@@ -141,6 +143,8 @@ class _Session:
     feed: WhipFeed | None = None
     video_receiver: RTCRtpReceiver | None = None
     closing: bool = False
+    #: Set once `_close` has finished (the peer connection is closed).
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
     last_keyframe_request: float = 0.0
     timer: asyncio.Task[None] | None = None
     cadence: asyncio.Task[None] | None = None
@@ -185,10 +189,14 @@ class WebRtcSessions:
         self._running = False
         for session in list(self._sessions.values()):
             await self._close(session, "node_stopped")
+        # What is left: closes started by other paths (let them finish: a cancelled close
+        # leaves a half-closed peer connection), deadlines, keyframe requests.
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for fanout in list(self._fanouts.values()):
             fanout.on_end()
         self._fanouts.clear()
@@ -465,6 +473,9 @@ class WebRtcSessions:
 
     async def _close(self, session: _Session, reason: str) -> None:
         if session.closing:
+            # Another path is closing it: wait for that, so callers (stop()) can rely on
+            # the peer connection being closed when this returns.
+            await session.closed.wait()
             return
         session.closing = True
         start = session.start
@@ -495,6 +506,7 @@ class WebRtcSessions:
                 )
             except Exception:
                 logger.exception("session end callback failed")
+        session.closed.set()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine, name=name)

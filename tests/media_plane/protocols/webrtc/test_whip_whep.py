@@ -370,3 +370,72 @@ async def test_ice_servers_are_advertised_in_link_headers() -> None:
         assert response.headers["Link"] == '<stun:stun.example.net:3478>; rel="ice-server"'
     finally:
         await engine.stop()
+
+
+async def test_engine_stop_releases_every_session_thread_and_task() -> None:
+    import threading
+
+    import httpx
+
+    from media_plane.edge_engine import MediaEngine
+    from tests.media_plane.protocols.webrtc.conftest import Hooks, edge_settings
+
+    threads_before = {t.ident for t in threading.enumerate()}
+    tasks_before = asyncio.all_tasks()
+    udp_before = _udp_sockets()
+    engine = MediaEngine(edge_settings(), Hooks())
+    await engine.start()
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{engine.webrtc_port}")
+    viewer = Viewer()
+    edge = Edge(engine, Hooks(), http)
+    # VP8 with audio: an aiortc receiver thread per track and an HLS transcode thread.
+    publisher = await publish(edge, codec="VP8")
+    try:
+        await edge.wait_for(
+            lambda: (
+                (f := engine.webrtc and engine.webrtc.fanout(PLAYBACK_ID)) is not None
+                and f.video is not None
+            )
+        )
+        assert isinstance(await viewer.play(edge), Session)
+        await frames_within(viewer, 5)
+        assert engine.webrtc is not None
+        edge_pcs = [session.pc for session in engine.webrtc._sessions.values()]
+        assert len(edge_pcs) == 2
+        edge_ice = {
+            t.sender.transport.transport._connection
+            for pc in edge_pcs
+            for t in pc.getTransceivers()
+        }
+        # Neither side hangs up: stopping the engine must release everything by itself.
+        await engine.stop()
+        assert {pc.connectionState for pc in edge_pcs} == {"closed"}
+        assert engine.webrtc is not None and engine.webrtc.stats().viewers == 0
+        assert engine.webrtc.stats().publishers == 0
+        assert not engine.registry.live()
+    finally:
+        await viewer.close()
+        await publisher.pc.close()
+        await http.aclose()
+    await asyncio.sleep(0.2)
+    # asyncio_N are the loop's default executor, shut down with the loop.
+    leaked_threads = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in threads_before and t.is_alive() and not t.name.startswith("asyncio_")
+    ]
+    assert leaked_threads == []
+    # Tasks of the edge's own ICE connections (consent checks) must be gone; the client
+    # peers' are theirs (aiortc leaves one running when the remote closed first).
+    leaked_tasks = [
+        t
+        for t in asyncio.all_tasks() - tasks_before
+        if not t.done()
+        and (
+            getattr(t.get_coro(), "cr_frame", None) is None
+            or t.get_coro().cr_frame.f_locals.get("self") in edge_ice  # type: ignore[union-attr]
+            or "media_plane" in repr(t.get_coro())
+        )
+    ]
+    assert leaked_tasks == []
+    assert _udp_sockets() <= udp_before
