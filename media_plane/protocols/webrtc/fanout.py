@@ -52,9 +52,10 @@ _GOP_LIMIT_BYTES = 16 * 1024 * 1024
 class EncodedTrack(MediaStreamTrack):
     """A track whose `recv()` yields already-encoded packets for one viewer's sender."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, limit: int = _TRACK_QUEUE_LIMIT) -> None:
         super().__init__()
         self.kind = kind
+        self._limit = limit
         self._queue: asyncio.Queue[_Packet | None] = asyncio.Queue()
         self._skipping = False
         self.packets = 0
@@ -78,7 +79,7 @@ class EncodedTrack(MediaStreamTrack):
         if self._skipping and not keyframe:
             self.skipped += 1
             return
-        if self._queue.qsize() >= _TRACK_QUEUE_LIMIT:
+        if self._queue.qsize() >= self._limit:
             # The sender is not keeping up: drop what is queued and resume at a keyframe,
             # so the viewer's decoder never gets a frame whose reference it lacks.
             self.skipped += self._queue.qsize() + 1
@@ -203,8 +204,12 @@ class StreamFanout:
     # -- viewers --------------------------------------------------------------------------
 
     def add_viewer(self, *, video: bool, audio: bool) -> Viewer:
+        # The video queue has room for the cached GOP on top of the usual margin, so a
+        # long GOP does not overflow it before the sender has started.
         viewer = Viewer(
-            EncodedTrack("video") if video and self.video is not None else None,
+            EncodedTrack("video", _TRACK_QUEUE_LIMIT + len(self._gop))
+            if video and self.video is not None
+            else None,
             EncodedTrack("audio") if audio and self.audio is not None else None,
         )
         if viewer.video is not None:

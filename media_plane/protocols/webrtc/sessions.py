@@ -75,6 +75,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: A publish that has not connected after this long can be taken over by a new offer
+#: with the same key; before, a second offer gets 409 like any other.
+_RETRY_AFTER_S = 3.0
 #: How long `stop()` lets closes already under way finish before cancelling them.
 _STOP_GRACE_S = 5.0
 #: A publisher is asked for a keyframe at most this often (PLI), whoever asks.
@@ -245,9 +248,22 @@ class WebRtcSessions:
                 decision.denial or PublishDenial.INVALID_KEY, decision.message, client_addr
             )
         if self._registry.is_live(grant.stream_id):
-            self._refused(
-                PublishDenial.ALREADY_LIVE, "stream is already live", client_addr, grant.stream_id
-            )
+            current = self._publishers.get(grant.stream_id)
+            if (
+                current is None
+                or current.connected.is_set()
+                or time.monotonic() - current.started_at < _RETRY_AFTER_S
+            ):
+                self._refused(
+                    PublishDenial.ALREADY_LIVE,
+                    "stream is already live",
+                    client_addr,
+                    grant.stream_id,
+                )
+            # The key's holder has not connected for a while (a client retrying after its
+            # ICE failed, say): the retry takes over instead of waiting out the connect
+            # timeout with a 409. A publisher still connecting keeps the key.
+            await self._close(current, "replaced")
         pc = self._peer_connection()
         start = SessionStart(
             uuid.uuid4().hex, "publish", grant.stream_id, grant.playback_id, client_addr, user_agent

@@ -138,3 +138,34 @@ def test_why_a_publish_ended() -> None:
     assert _end_reason("peer_closed", 100.0, 130.0) == "publisher_lost"
     assert _end_reason("peer_lost", 100.0, 100.5) == "publisher_lost"
     assert _end_reason("connect_timeout", None, 10.0) == "publisher_lost"
+
+
+def test_a_joining_viewer_gets_the_whole_gop_squeezed_to_end_at_the_newest_frame() -> None:
+    import asyncio
+
+    from media_plane.media import Codec, MediaPacket, TrackKind, VideoTrack
+    from media_plane.protocols.webrtc.fanout import StreamFanout
+    from media_plane.protocols.webrtc.h264 import avc_decoder_configuration
+
+    async def scenario() -> None:
+        fanout = StreamFanout("s", asyncio.get_running_loop())
+        fanout.on_tracks(VideoTrack(Codec.H264, avc_decoder_configuration(SPS, PPS)), None)
+        idr = len(IDR).to_bytes(4, "big") + IDR
+        delta = len(SLICE).to_bytes(4, "big") + SLICE
+        # A 4 s GOP at 60 fps: longer than a viewer's usual queue margin.
+        fanout.on_packet(MediaPacket(TrackKind.VIDEO, 0, 0, idr, True))
+        for n in range(1, 240):
+            fanout.on_packet(MediaPacket(TrackKind.VIDEO, n * 1500, n * 1500, delta, False))
+        viewer = fanout.add_viewer(video=True, audio=False)
+        assert viewer.video is not None
+        first = await viewer.video.recv()
+        assert split_annexb(bytes(first)) == [SPS, PPS, IDR]
+        pts = [first.pts]
+        for _ in range(239):
+            pts.append((await viewer.video.recv()).pts)
+        assert pts[-1] == 239 * 1500 and pts == sorted(pts) and len(set(pts)) == 240
+        assert pts[-1] - pts[0] == 239  # one tick apart: shown at once, not a GOP late
+        assert fanout.stats().video_encoders == 0
+        fanout.on_end()
+
+    asyncio.run(scenario())

@@ -439,3 +439,49 @@ async def test_engine_stop_releases_every_session_thread_and_task() -> None:
     ]
     assert leaked_tasks == []
     assert _udp_sockets() <= udp_before
+
+
+async def test_a_retry_replaces_a_publish_that_never_connected(edge: Edge) -> None:
+    stale = RTCPeerConnection()
+    stale.addTransceiver(SyntheticVideo(), direction="sendonly")
+    await stale.setLocalDescription(await stale.createOffer())
+    offer = stale.localDescription.sdp
+    await stale.close()
+    response = await edge.http.post(
+        f"/whip/{GOOD_KEY}", content=offer, headers={"Content-Type": "application/sdp"}
+    )
+    assert response.status_code == 201
+    assert edge.engine.registry.is_live("stream-1")
+    # At once, the key is still held by the publish being negotiated...
+    pc = peer()
+    pc.addTransceiver(SyntheticVideo(), direction="sendonly")
+    try:
+        early = await negotiate(edge.http, pc, f"/whip/{GOOD_KEY}")
+        assert not isinstance(early, Session) and early.status_code == 409
+    finally:
+        await pc.close()
+    # ...but once it has had time to connect and has not, a retry takes over.
+    await asyncio.sleep(3.1)
+    retry = await publish(edge)
+    try:
+        assert edge.engine.webrtc is not None
+        await edge.wait_for(lambda: edge.engine.webrtc.stats().publishers == 1)  # type: ignore[union-attr]
+        assert edge.engine.webrtc.stats().ended == {"replaced": 1}
+        await edge.wait_for(
+            lambda: (
+                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
+                and f.video is not None
+            )
+        )
+        # Connected, the key is taken for good.
+        await asyncio.sleep(3.1)
+        pc = peer()
+        pc.addTransceiver(SyntheticVideo(), direction="sendonly")
+        try:
+            third = await negotiate(edge.http, pc, f"/whip/{GOOD_KEY}")
+            assert not isinstance(third, Session) and third.status_code == 409
+        finally:
+            await pc.close()
+    finally:
+        await edge.http.delete(retry.location)
+        await retry.pc.close()
