@@ -6,9 +6,11 @@ errors. The pure modules (`offer`, `h264`, `vp8`, `ingest`) are public for tests
 """
 
 from media_plane.protocols.webrtc.errors import (
+    IceRestartError,
     OfferError,
     PlayRefusedError,
     PublishRefusedError,
+    SessionChangedError,
     SessionNotFoundError,
     WebRtcError,
 )
@@ -20,14 +22,17 @@ from media_plane.protocols.webrtc.sessions import (
     WebRtcOptions,
     WebRtcSessions,
     WebRtcStats,
+    etag,
 )
 
 __all__ = [
     "Answer",
     "HlsTranscoders",
+    "IceRestartError",
     "OfferError",
     "PlayRefusedError",
     "PublishRefusedError",
+    "SessionChangedError",
     "SessionEnd",
     "SessionNotFoundError",
     "SessionStart",
@@ -35,4 +40,5 @@ __all__ = [
     "WebRtcOptions",
     "WebRtcSessions",
     "WebRtcStats",
+    "etag",
 ]

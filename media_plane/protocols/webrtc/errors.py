@@ -12,9 +12,11 @@ from __future__ import annotations
 from media_plane.engine.hooks import PlayDenial, PublishDenial
 
 __all__ = [
+    "IceRestartError",
     "OfferError",
     "PlayRefusedError",
     "PublishRefusedError",
+    "SessionChangedError",
     "SessionNotFoundError",
     "WebRtcError",
 ]
@@ -41,4 +43,12 @@ class PlayRefusedError(WebRtcError):
 
 
 class SessionNotFoundError(WebRtcError):
+    pass
+
+
+class SessionChangedError(WebRtcError):
+    pass
+
+
+class IceRestartError(WebRtcError):
     pass

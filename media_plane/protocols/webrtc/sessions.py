@@ -32,6 +32,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from media_plane.engine.hooks import (
     EngineEvent,
@@ -54,15 +55,18 @@ from media_plane.protocols.webrtc._aiortc_seams import (
     tap_receiver,
 )
 from media_plane.protocols.webrtc.errors import (
+    IceRestartError,
     OfferError,
     PlayRefusedError,
     PublishRefusedError,
+    SessionChangedError,
     SessionNotFoundError,
 )
 from media_plane.protocols.webrtc.fanout import StreamFanout, Viewer
 from media_plane.protocols.webrtc.ingest import WhipFeed
 from media_plane.protocols.webrtc.offer import OfferSummary, read_offer
 from media_plane.protocols.webrtc.opus_transcoder import OpusTranscoder
+from media_plane.protocols.webrtc.trickle import parse_fragment
 
 __all__ = [
     "Answer",
@@ -71,6 +75,7 @@ __all__ = [
     "WebRtcOptions",
     "WebRtcSessions",
     "WebRtcStats",
+    "etag",
 ]
 
 logger = logging.getLogger(__name__)
@@ -365,6 +370,35 @@ class WebRtcSessions:
 
     # -- ending -----------------------------------------------------------------------------
 
+    async def trickle(
+        self, session_id: str, role: str, body: bytes, if_match: str | None = None
+    ) -> None:
+        """Add the remote candidates of a trickle ICE fragment (a WHIP/WHEP PATCH)."""
+        session = self._sessions.get(session_id)
+        if session is None or session.start.role != role:
+            raise SessionNotFoundError(session_id)
+        if if_match not in (None, "*", etag(session_id)):
+            raise SessionChangedError(session_id)
+        fragment = parse_fragment(body)
+        remote = session.pc.remoteDescription
+        ufrags = {m.ice.usernameFragment for m in _media(remote.sdp) if m.ice is not None}
+        if fragment.ufrag not in ufrags:
+            raise IceRestartError("ICE restarts are not supported: start a new session")
+        transceivers = session.pc.getTransceivers()
+        if not transceivers:
+            return
+        # BUNDLE: every candidate goes to the one transport, the first media section's.
+        mid = transceivers[0].mid
+        for value in fragment.candidates:
+            try:
+                candidate = candidate_from_sdp(value)
+            except (AssertionError, ValueError, IndexError) as exc:
+                raise OfferError(f"malformed candidate: {value!r}") from exc
+            candidate.sdpMid = mid
+            await session.pc.addIceCandidate(candidate)
+        if fragment.end_of_candidates:
+            await session.pc.addIceCandidate(None)
+
     async def end(self, session_id: str, role: str) -> None:
         session = self._sessions.get(session_id)
         if session is None or session.start.role != role:
@@ -628,6 +662,15 @@ def _end_reason(reason: str, last_frame_at: float | None, now: float) -> str:
     ):
         return "publisher_stopped"
     return "publisher_lost"
+
+
+def etag(session_id: str) -> str:
+    """The session's entity tag (quoted), answered on POST and checked on PATCH."""
+    return f'"{session_id}"'
+
+
+def _media(sdp: str) -> list[Any]:
+    return list(SessionDescription.parse(sdp).media)
 
 
 def _capabilities(kind: str, codec: Codec) -> list[RTCRtpCodecCapability]:

@@ -39,6 +39,7 @@ class Request:
     authorization: str
     user_agent: str
     origin: str
+    if_match: str | None = None
 
 
 def parse_head(head: bytes) -> Request:
@@ -91,4 +92,5 @@ def parse_head(head: bytes) -> Request:
         authorization=fields.get(b"authorization", b"").decode("latin-1"),
         user_agent=fields.get(b"user-agent", b"").decode("latin-1"),
         origin=fields.get(b"origin", b"").decode("latin-1"),
+        if_match=fields[b"if-match"].decode("latin-1") if b"if-match" in fields else None,
     )

@@ -34,7 +34,8 @@ class Action(StrEnum):
     PLAY = "play"
     END_PUBLISH = "end_publish"
     END_PLAY = "end_play"
-    PATCH = "patch"
+    TRICKLE_PUBLISH = "trickle_publish"
+    TRICKLE_PLAY = "trickle_play"
     PREFLIGHT = "preflight"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -66,7 +67,8 @@ def route(method: str, path: str) -> Route:
         if method == "DELETE":
             return Route(Action.END_PUBLISH if kind == "whip" else Action.END_PLAY, rest[1])
         if method == "PATCH":
-            return Route(Action.PATCH, rest[1], _SESSION_ALLOW)
+            action = Action.TRICKLE_PUBLISH if kind == "whip" else Action.TRICKLE_PLAY
+            return Route(action, rest[1], _SESSION_ALLOW)
         return Route(Action.METHOD_NOT_ALLOWED, allow=_SESSION_ALLOW)
     if kind == "whip" and (not rest or rest == [""]):
         if method == "POST":

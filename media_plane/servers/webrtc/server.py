@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from email.utils import formatdate
 
 from media_plane.protocols.webrtc import (
+    IceRestartError,
     OfferError,
     PlayRefusedError,
     PublishRefusedError,
+    SessionChangedError,
     SessionNotFoundError,
     WebRtcError,
     WebRtcSessions,
+    etag,
 )
 from media_plane.servers.webrtc._request import (
     MAX_HEAD_BYTES,
@@ -50,6 +53,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    412: "Precondition Failed",
     411: "Length Required",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -57,9 +61,10 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+TRICKLE_CONTENT_TYPE = "application/trickle-ice-sdpfrag"
 _CORS = [
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Expose-Headers", "Location, Link, ETag"),
+    ("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch"),
 ]
 
 
@@ -198,13 +203,12 @@ class WebRtcHttpServer:
                 return _text(404, "not found")
             if action is Action.METHOD_NOT_ALLOWED:
                 return _text(405, "method not allowed", ("Allow", target.allow))
-            if action is Action.PATCH:
-                return _text(
-                    405,
-                    "trickle ICE and ICE restarts are not supported: send every candidate "
-                    "in the offer",
-                    ("Allow", "DELETE, OPTIONS"),
-                )
+            if action is Action.TRICKLE_PUBLISH or action is Action.TRICKLE_PLAY:
+                if request.content_type != TRICKLE_CONTENT_TYPE:
+                    return _text(415, f"a PATCH must be Content-Type: {TRICKLE_CONTENT_TYPE}")
+                role = "publish" if action is Action.TRICKLE_PUBLISH else "play"
+                await self._sessions.trickle(target.value, role, body, request.if_match)
+                return _Response(204)
             if action is Action.END_PUBLISH or action is Action.END_PLAY:
                 role = "publish" if action is Action.END_PUBLISH else "play"
                 await self._sessions.end(target.value, role)
@@ -230,7 +234,12 @@ class WebRtcHttpServer:
                 201,
                 answer.sdp.encode(),
                 "application/sdp",
-                (("Location", location), ("ETag", f'"{answer.session_id}"'), *self._links()),
+                (
+                    ("Location", location),
+                    ("ETag", etag(answer.session_id)),
+                    ("Accept-Patch", TRICKLE_CONTENT_TYPE),
+                    *self._links(),
+                ),
             )
         except OfferError as exc:
             self.stats.refused += 1
@@ -247,6 +256,10 @@ class WebRtcHttpServer:
             return _text(status, f"play refused: {exc}", *extra)
         except SessionNotFoundError:
             return _text(404, "no such session")
+        except SessionChangedError:
+            return _text(412, "If-Match does not match the session's ETag")
+        except IceRestartError as exc:
+            return _text(405, str(exc), ("Allow", "DELETE, PATCH, OPTIONS"))
         except WebRtcError as exc:
             return _text(400, str(exc))
         except Exception:

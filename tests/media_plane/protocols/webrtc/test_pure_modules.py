@@ -95,7 +95,8 @@ def test_routes() -> None:
     assert route("POST", "/whep").action is Action.NOT_FOUND
     assert route("DELETE", "/whip/session/abc").action is Action.END_PUBLISH
     assert route("DELETE", "/whep/session/abc").action is Action.END_PLAY
-    assert route("PATCH", "/whep/session/abc").action is Action.PATCH
+    assert route("PATCH", "/whep/session/abc").action is Action.TRICKLE_PLAY
+    assert route("PATCH", "/whip/session/abc").action is Action.TRICKLE_PUBLISH
     assert route("GET", "/whep/pb_1").action is Action.METHOD_NOT_ALLOWED
     assert route("OPTIONS", "/whep/pb_1").action is Action.PREFLIGHT
     assert route("POST", "/hls/x").action is Action.NOT_FOUND
@@ -169,3 +170,22 @@ def test_a_joining_viewer_gets_the_whole_gop_squeezed_to_end_at_the_newest_frame
         fanout.on_end()
 
     asyncio.run(scenario())
+
+
+def test_trickle_fragments() -> None:
+    from media_plane.protocols.webrtc.trickle import parse_fragment
+
+    body = (
+        b"a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=audio 9 RTP/AVP 0\r\n"
+        b"a=mid:0\r\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host "
+        b"generation 0\r\na=end-of-candidates\r\n"
+    )
+    fragment = parse_fragment(body)
+    assert (fragment.ufrag, fragment.end_of_candidates) == ("EsAw", True)
+    assert fragment.candidates == (
+        "1387637174 1 udp 2122260223 192.0.2.1 61764 typ host generation 0",
+    )
+    with pytest.raises(OfferError, match="ice-ufrag"):
+        parse_fragment(b"a=candidate:1 1 udp 1 192.0.2.1 1 typ host\r\n")
+    with pytest.raises(OfferError, match="malformed candidate"):
+        parse_fragment(b"a=ice-ufrag:x\r\na=candidate:1 1 udp\r\n")

@@ -238,7 +238,13 @@ async def test_options_patch_and_unknown_sessions(edge: Edge) -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "Location" in preflight.headers["Access-Control-Expose-Headers"]
     patch = await edge.http.patch("/whip/session/abc", content=b"a=candidate")
-    assert patch.status_code == 405 and "trickle" in patch.text
+    assert patch.status_code == 415 and "trickle-ice-sdpfrag" in patch.text
+    patch = await edge.http.patch(
+        "/whip/session/abc",
+        content=b"a=ice-ufrag:x\r\n",
+        headers={"Content-Type": "application/trickle-ice-sdpfrag"},
+    )
+    assert patch.status_code == 404
     missing = await edge.http.delete("/whep/session/abc")
     assert missing.status_code == 404
     get = await edge.http.get(f"/whip/{GOOD_KEY}")
@@ -485,3 +491,60 @@ async def test_a_retry_replaces_a_publish_that_never_connected(edge: Edge) -> No
     finally:
         await edge.http.delete(retry.location)
         await retry.pc.close()
+
+
+async def test_trickled_candidates_reach_the_session(edge: Edge) -> None:
+    from aiortc import RTCSessionDescription
+
+    pc = peer()
+    pc.addTransceiver(SyntheticVideo(), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    lines = pc.localDescription.sdp.splitlines()
+    candidates = [line for line in lines if line.startswith("a=candidate:")]
+    ufrag = next(line for line in lines if line.startswith("a=ice-ufrag:"))
+    pwd = next(line for line in lines if line.startswith("a=ice-pwd:"))
+    assert candidates
+    # The offer goes first without candidates, as a trickling client sends it.
+    offer = "\r\n".join(
+        line
+        for line in lines
+        if not line.startswith("a=candidate:") and line != "a=end-of-candidates"
+    )
+    response = await edge.http.post(
+        f"/whip/{GOOD_KEY}", content=offer + "\r\n", headers={"Content-Type": "application/sdp"}
+    )
+    try:
+        assert response.status_code == 201, response.text
+        assert response.headers["Accept-Patch"] == "application/trickle-ice-sdpfrag"
+        location, tag = response.headers["Location"], response.headers["ETag"]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        fragment = "\r\n".join([ufrag, pwd, "m=video 9 UDP/TLS/RTP/SAVPF 0", "a=mid:0"])
+        fragment += "\r\n" + "\r\n".join(candidates) + "\r\na=end-of-candidates\r\n"
+        trickle = {"Content-Type": "application/trickle-ice-sdpfrag"}
+        stale = await edge.http.patch(
+            location, content=fragment, headers={**trickle, "If-Match": '"other"'}
+        )
+        assert stale.status_code == 412
+        restart = await edge.http.patch(
+            location, content=fragment.replace(ufrag, "a=ice-ufrag:zzzz"), headers=trickle
+        )
+        assert restart.status_code == 405 and "restart" in restart.text
+        patched = await edge.http.patch(
+            location, content=fragment, headers={**trickle, "If-Match": tag}
+        )
+        assert patched.status_code == 204
+        assert edge.engine.webrtc is not None
+        [session] = edge.engine.webrtc._sessions.values()
+        remote = session.pc.getTransceivers()[0].receiver.transport.transport
+        hosts = {c.ip for c in remote.getRemoteCandidates()}
+        assert {line.split()[4] for line in candidates} <= hosts
+        await edge.wait_for(
+            lambda: (
+                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
+                and f.video is not None
+            )
+        )
+    finally:
+        if response.status_code == 201:
+            await edge.http.delete(response.headers["Location"])
+        await pc.close()
