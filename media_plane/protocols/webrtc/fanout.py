@@ -41,9 +41,9 @@ _VIDEO_TIME_BASE = fractions.Fraction(1, TIMEBASE_HZ)
 _AUDIO_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK)
 #: Frames queued per viewer track before it is considered behind (about 4 s at 30 fps).
 _TRACK_QUEUE_LIMIT = 120
-#: Packets whose RTP payloads are remembered (about 10 s of 30 fps video): a viewer more
-#: than this far behind packetizes for itself.
-_PAYLOAD_CACHE_PACKETS = 300
+#: Packets whose RTP payloads are remembered (3 s of 30 fps video, about 1 MB at
+#: 2.5 Mbit/s per stream): a viewer further behind than that packetizes for itself.
+_PAYLOAD_CACHE_PACKETS = 90
 #: The GOP cache gives up on GOPs longer than this (a publisher without keyframes).
 _GOP_LIMIT_FRAMES = 600
 _GOP_LIMIT_BYTES = 16 * 1024 * 1024
