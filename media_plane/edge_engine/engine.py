@@ -133,6 +133,8 @@ class MediaEngine:
         self._stream_ids: dict[str, str] = {}
         #: WHEP viewers by playback id.
         self._webrtc_viewers: dict[str, int] = {}
+        #: WHEP session id -> (monotonic time, bytes sent) at its last start/progress event.
+        self._webrtc_reported: dict[str, tuple[float, int]] = {}
         self.viewers = ViewerSessions(settings.viewer_idle_s, settings.viewer_progress_s)
         self.registry.on_start(self._stream_started)
         #: WHIP streams reach HLS through one transcode per stream where the codec needs it.
@@ -263,6 +265,7 @@ class MediaEngine:
             return  # a publish reports through the stream lifecycle
         playback_id = start.playback_id
         self._webrtc_viewers[playback_id] = self._webrtc_viewers.get(playback_id, 0) + 1
+        self._webrtc_reported[start.session_id] = (time.monotonic(), 0)
         self._emit(
             EngineEvent(
                 EngineEventKind.VIEWER_STARTED,
@@ -288,6 +291,10 @@ class MediaEngine:
             self._webrtc_viewers[playback_id] = left
         else:
             self._webrtc_viewers.pop(playback_id, None)
+        # Like HLS viewers: bytes and watch time since the last progress event.
+        reported_at, reported_bytes = self._webrtc_reported.pop(
+            start.session_id, (time.monotonic() - end.duration_s, 0)
+        )
         duration_ms = int(end.duration_s * 1000)
         self._emit(
             EngineEvent(
@@ -297,8 +304,8 @@ class MediaEngine:
                 {
                     "session_id": start.session_id,
                     "protocol": "whep",
-                    "bytes_sent": end.bytes_sent,
-                    "watched_ms": duration_ms,
+                    "bytes_sent": max(0, end.bytes_sent - reported_bytes),
+                    "watched_ms": int((time.monotonic() - reported_at) * 1000),
                     "duration_ms": duration_ms,
                     "playback_id": playback_id,
                     "reason": end.reason,
@@ -341,6 +348,30 @@ class MediaEngine:
         while True:
             await asyncio.sleep(1.0)
             self._report_viewers(self.viewers.sweep(time.monotonic()))
+            self._report_webrtc_progress(time.monotonic())
+
+    def _report_webrtc_progress(self, now: float) -> None:
+        if self.webrtc is None:
+            return
+        for start, sent in self.webrtc.viewer_bytes():
+            reported = self._webrtc_reported.get(start.session_id)
+            if reported is None or now - reported[0] < self.settings.viewer_progress_s:
+                continue
+            self._webrtc_reported[start.session_id] = (now, sent)
+            self._emit(
+                EngineEvent(
+                    EngineEventKind.VIEWER_PROGRESS,
+                    start.stream_id,
+                    time.time(),
+                    {
+                        "session_id": start.session_id,
+                        "protocol": "whep",
+                        "bytes_sent": sent - reported[1],
+                        "watched_ms": int((now - reported[0]) * 1000),
+                        "playback_id": start.playback_id,
+                    },
+                )
+            )
 
     def _stream_id_of(self, playback_id: str) -> str:
         return self._stream_ids.get(playback_id, "")

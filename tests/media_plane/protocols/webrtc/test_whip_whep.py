@@ -548,3 +548,50 @@ async def test_trickled_candidates_reach_the_session(edge: Edge) -> None:
         if response.status_code == 201:
             await edge.http.delete(response.headers["Location"])
         await pc.close()
+
+
+async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
+    import httpx
+
+    from media_plane.edge_engine import MediaEngine
+    from tests.media_plane.protocols.webrtc.conftest import Hooks, edge_settings
+
+    hooks = Hooks()
+    engine = MediaEngine(edge_settings(viewer_progress_s=1.0), hooks)
+    await engine.start()
+    viewer = Viewer()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{engine.webrtc_port}") as http:
+            edge = Edge(engine, hooks, http)
+            publisher = await publish(edge)
+            try:
+                await edge.wait_for(
+                    lambda: (
+                        (f := engine.webrtc and engine.webrtc.fanout(PLAYBACK_ID)) is not None
+                        and f.video is not None
+                    )
+                )
+                result = await viewer.play(edge)
+                assert isinstance(result, Session)
+                await edge.wait_for(lambda: "viewer_progress" in hooks.kinds(), timeout=5)
+                assert engine.webrtc is not None
+                [(_, sent_before_end)] = engine.webrtc.viewer_bytes()
+                await http.delete(result.location)
+            finally:
+                await http.delete(publisher.location)
+                await publisher.pc.close()
+    finally:
+        await viewer.close()
+        await engine.stop()
+    events = [e for e in hooks.events if e.kind.value.startswith("viewer_")]
+    assert events[0].kind.value == "viewer_started"
+    assert events[-1].kind.value == "viewer_ended"
+    progress = [e for e in events if e.kind.value == "viewer_progress"]
+    assert progress and all(e.attributes["protocol"] == "whep" for e in progress)
+    assert int(progress[0].attributes["bytes_sent"]) > 0
+    assert 900 <= int(progress[0].attributes["watched_ms"]) <= 3000
+    # The end event carries what came after the last progress event, as for HLS: the
+    # events add up to everything sent, and the last one holds only the remainder.
+    total = sum(int(e.attributes["bytes_sent"]) for e in [*progress, events[-1]])
+    assert total >= sent_before_end
+    assert int(events[-1].attributes["bytes_sent"]) < total
