@@ -15,15 +15,15 @@ from media_plane.protocols.webrtc.errors import (
     WebRtcError,
 )
 from media_plane.protocols.webrtc.hls_transcode import HlsTranscoders
-from media_plane.protocols.webrtc.sessions import (
+from media_plane.protocols.webrtc.negotiation import etag
+from media_plane.protocols.webrtc.records import (
     Answer,
     SessionEnd,
     SessionStart,
     WebRtcOptions,
-    WebRtcSessions,
     WebRtcStats,
-    etag,
 )
+from media_plane.protocols.webrtc.sessions import WebRtcSessions
 
 __all__ = [
     "Answer",

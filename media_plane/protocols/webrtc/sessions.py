@@ -31,8 +31,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import candidate_from_sdp
 
 from media_plane.engine.hooks import (
     EngineEvent,
@@ -64,19 +63,24 @@ from media_plane.protocols.webrtc.errors import (
 )
 from media_plane.protocols.webrtc.fanout import StreamFanout, Viewer
 from media_plane.protocols.webrtc.ingest import WhipFeed
+from media_plane.protocols.webrtc.negotiation import (
+    capabilities,
+    end_reason,
+    etag,
+    media_sections,
+)
 from media_plane.protocols.webrtc.offer import OfferSummary, read_offer
 from media_plane.protocols.webrtc.opus_transcoder import OpusTranscoder
+from media_plane.protocols.webrtc.records import (
+    Answer,
+    SessionEnd,
+    SessionStart,
+    WebRtcOptions,
+    WebRtcStats,
+)
 from media_plane.protocols.webrtc.trickle import parse_fragment
 
-__all__ = [
-    "Answer",
-    "SessionEnd",
-    "SessionStart",
-    "WebRtcOptions",
-    "WebRtcSessions",
-    "WebRtcStats",
-    "etag",
-]
+__all__ = ["WebRtcSessions"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,56 +91,6 @@ _RETRY_AFTER_S = 3.0
 _STOP_GRACE_S = 5.0
 #: A publisher is asked for a keyframe at most this often (PLI), whoever asks.
 _KEYFRAME_REQUEST_INTERVAL_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class WebRtcOptions:
-    #: Addresses the edge gathers ICE host candidates on. Empty: aioice's default (every
-    #: interface address except loopback).
-    host_addresses: tuple[str, ...] = ()
-    #: STUN/TURN URLs for the edge's own gathering and for clients (`Link` headers).
-    ice_servers: tuple[str, ...] = ()
-    #: A session whose peer has not connected (ICE and DTLS) by then is closed.
-    connect_timeout_s: float = 15.0
-    authorize_timeout_s: float = 5.0
-    max_sessions: int = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    session_id: str
-    sdp: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionStart:
-    session_id: str
-    role: str  # "publish" or "play"
-    stream_id: str
-    playback_id: str
-    client_addr: str
-    user_agent: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    start: SessionStart
-    reason: str
-    duration_s: float
-    bytes_sent: int
-
-
-@dataclass(frozen=True, slots=True)
-class WebRtcStats:
-    publishers: int
-    viewers: int
-    sessions_total: int
-    connect_timeouts: int
-    video_encoders: int
-    audio_transcoders: int
-    #: Media bytes handed to viewers' senders since start (before RTP/SRTP overhead).
-    bytes_out: int
-    ended: dict[str, int]
 
 
 @dataclass(eq=False)
@@ -361,7 +315,7 @@ class WebRtcSessions:
                     continue
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 codec = video.codec if track.kind == "video" and video else Codec.OPUS
-                transceiver.setCodecPreferences(_capabilities(track.kind, codec))
+                transceiver.setCodecPreferences(capabilities(track.kind, codec))
                 if track.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
                     if codec is Codec.H264:
@@ -389,7 +343,7 @@ class WebRtcSessions:
             raise SessionChangedError(session_id)
         fragment = parse_fragment(body)
         remote = session.pc.remoteDescription
-        ufrags = {m.ice.usernameFragment for m in _media(remote.sdp) if m.ice is not None}
+        ufrags = {m.ice.usernameFragment for m in media_sections(remote.sdp) if m.ice is not None}
         if fragment.ufrag not in ufrags:
             raise IceRestartError("ICE restarts are not supported: start a new session")
         transceivers = session.pc.getTransceivers()
@@ -474,12 +428,12 @@ class WebRtcSessions:
             transceiver = pc.addTransceiver("video", direction="recvonly")
             # H.264 first: it goes into HLS without a transcode.
             transceiver.setCodecPreferences(
-                _capabilities("video", Codec.H264) + _capabilities("video", Codec.VP8)
+                capabilities("video", Codec.H264) + capabilities("video", Codec.VP8)
             )
             receivers["video"] = transceiver.receiver
         if summary.has_audio and summary.offers("opus"):
             transceiver = pc.addTransceiver("audio", direction="recvonly")
-            transceiver.setCodecPreferences(_capabilities("audio", Codec.OPUS))
+            transceiver.setCodecPreferences(capabilities("audio", Codec.OPUS))
             receivers["audio"] = transceiver.receiver
         return receivers
 
@@ -552,7 +506,7 @@ class WebRtcSessions:
             if self._publishers.get(start.stream_id) is session:
                 del self._publishers[start.stream_id]
             last = session.feed.last_frame_at if session.feed is not None else None
-            self._registry.finish(session.stream, _end_reason(reason, last, time.monotonic()))
+            self._registry.finish(session.stream, end_reason(reason, last, time.monotonic()))
         try:
             await session.pc.close()
         except Exception:
@@ -652,38 +606,3 @@ class _FanoutEnd:
 
     def on_end(self) -> None:
         self._sessions._fanout_ended(self._stream, self._fanout)
-
-
-#: A publisher whose connection closes this long after its last frame was lost, not
-#: stopped: aioice closes (rather than fails) a connection whose consent checks failed.
-_SILENCE_BEFORE_LOST_S = 3.0
-
-
-def _end_reason(reason: str, last_frame_at: float | None, now: float) -> str:
-    """The stream's end reason for a publish session that ended for `reason`."""
-    if reason == "node_stopped":
-        return "node_stopped"
-    if reason == "client_ended":
-        return "publisher_stopped"
-    if reason == "peer_closed" and (
-        last_frame_at is not None and now - last_frame_at < _SILENCE_BEFORE_LOST_S
-    ):
-        return "publisher_stopped"
-    return "publisher_lost"
-
-
-def etag(session_id: str) -> str:
-    """The session's entity tag (quoted), answered on POST and checked on PATCH."""
-    return f'"{session_id}"'
-
-
-def _media(sdp: str) -> list[Any]:
-    return list(SessionDescription.parse(sdp).media)
-
-
-def _capabilities(kind: str, codec: Codec) -> list[RTCRtpCodecCapability]:
-    wanted = {Codec.H264: "h264", Codec.VP8: "vp8", Codec.OPUS: "opus"}.get(codec)
-    codecs = RTCRtpSender.getCapabilities(kind).codecs
-    chosen = [c for c in codecs if c.name.lower() == wanted]
-    rtx = [c for c in codecs if c.name.lower() == "rtx"]
-    return chosen + rtx

@@ -129,7 +129,7 @@ def test_request_heads() -> None:
 
 
 def test_why_a_publish_ended() -> None:
-    from media_plane.protocols.webrtc.sessions import _end_reason
+    from media_plane.protocols.webrtc.negotiation import end_reason as _end_reason
 
     assert _end_reason("client_ended", 100.0, 100.5) == "publisher_stopped"
     assert _end_reason("node_stopped", None, 1.0) == "node_stopped"
