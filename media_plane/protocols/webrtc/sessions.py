@@ -296,6 +296,9 @@ class WebRtcSessions:
             raise PlayRefusedError(PlayDenial.UNKNOWN, "stream has not started sending media")
         want_video = video is not None and summary.has_video
         want_audio = audio is not None and summary.has_audio
+        if want_video and video is not None and video.codec not in (Codec.H264, Codec.VP8):
+            # aiortc packetizes H.264 and VP8 only; an HEVC publish plays over HLS.
+            raise OfferError(f"{video.codec.value} video cannot be played over WebRTC here")
         if want_video and video is not None and not summary.offers(video.codec.value):
             raise OfferError(f"the stream's video is {video.codec.value}; the offer lacks it")
         if want_audio and not summary.offers("opus"):
