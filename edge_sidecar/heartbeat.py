@@ -118,6 +118,10 @@ class Heartbeater:
         self._metrics.viewers.set(stats.viewers)
         self._metrics.bytes_in.set(stats.bytes_in)
         self._metrics.bytes_out.set(stats.bytes_out)
+        self._metrics.webrtc_sessions.labels("publish").set(stats.webrtc_publishers)
+        self._metrics.webrtc_sessions.labels("play").set(stats.webrtc_viewers)
+        for reason, count in stats.webrtc_sessions_ended.items():
+            self._metrics.webrtc_sessions_ended.labels(reason).set(count)
         request = build_heartbeat(
             self._place,
             stats,

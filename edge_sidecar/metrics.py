@@ -22,6 +22,19 @@ class EdgeMetrics:
         self.bytes_out = Gauge(
             "tidecast_edge_bytes_out", "Bytes sent to viewers since start", registry=self.registry
         )
+        self.webrtc_sessions = Gauge(
+            "tidecast_edge_webrtc_sessions",
+            "WebRTC sessions open, by role (publish: WHIP, play: WHEP)",
+            ["role"],
+            registry=self.registry,
+        )
+        self.webrtc_sessions_ended = Gauge(
+            "tidecast_edge_webrtc_sessions_ended",
+            "WebRTC sessions ended since start, by reason (peer_lost: a vanished peer "
+            "released by ICE consent checks; connect_timeout: never connected)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.publish_denials = Counter(
             "tidecast_edge_publish_denials_total",
             "Publishes refused, by reason",

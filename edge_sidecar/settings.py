@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,18 @@ class EdgeSidecarSettings(BaseSettings):
     #: /healthz and /metrics of the sidecar itself.
     admin_port: int = 9102
 
+    #: WHIP ingest and WHEP playback; signaling over HTTP on `webrtc_port`, media over UDP.
+    webrtc_enabled: bool = True
+    webrtc_port: int = 8089
+    #: IP addresses offered to WebRTC peers as ICE host candidates, as a JSON list in the
+    #: environment (EDGE_ICE_HOST_ADDRESSES='["203.0.113.7"]'). Empty: see
+    #: `offered_ice_addresses`.
+    ice_host_addresses: tuple[str, ...] = ()
+    #: STUN/TURN URLs the edge uses and advertises to clients (JSON list).
+    ice_servers: tuple[str, ...] = ()
+    #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
+    webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
+
     #: Target HLS segment duration, seconds.
     segment_duration_s: float = Field(default=2.0, gt=0.2, le=30)
     #: Upper bound on how long an allow decision is reused, whatever the control plane says.
@@ -58,3 +71,33 @@ class EdgeSidecarSettings(BaseSettings):
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     #: Salt for hashing client IP addresses in events.
     ip_hash_salt: SecretStr = SecretStr("tidecast")
+
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _addresses_are_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            ipaddress.ip_address(address)  # ValueError names the bad one
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_server_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"not a STUN/TURN URL: {url!r}")
+        return value
+
+    def offered_ice_addresses(self) -> tuple[str, ...]:
+        """The ICE host addresses the engine offers.
+
+        Configured addresses win. Otherwise an edge bound to one specific address offers
+        that address (loopback included: a single-node setup), and an edge bound to every
+        interface leaves the choice to aioice (every address except loopback).
+        """
+        if self.ice_host_addresses:
+            return self.ice_host_addresses
+        try:
+            bound = ipaddress.ip_address(self.bind_host)
+        except ValueError:
+            return ()
+        return () if bound.is_unspecified else (str(bound),)

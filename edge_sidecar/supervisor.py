@@ -52,6 +52,11 @@ class EdgeSidecar:
         return f"http://{self.settings.public_host}:{port}"
 
     @property
+    def webrtc_url(self) -> str:
+        port = self.engine.webrtc_port if self.engine else self.settings.webrtc_port
+        return f"http://{self.settings.public_host}:{port}"
+
+    @property
     def admin_port(self) -> int:
         return self._admin.port if self._admin else 0
 
@@ -111,6 +116,11 @@ class EdgeSidecar:
                 health_interval_s=settings.health_interval_s,
                 viewer_idle_s=settings.viewer_idle_s,
                 viewer_progress_s=settings.viewer_progress_s,
+                webrtc_enabled=settings.webrtc_enabled,
+                webrtc_port=settings.webrtc_port,
+                ice_host_addresses=settings.offered_ice_addresses(),
+                ice_servers=settings.ice_servers,
+                webrtc_connect_timeout_s=settings.webrtc_connect_timeout_s,
             ),
             self.hooks,
         )

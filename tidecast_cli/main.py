@@ -91,6 +91,7 @@ def up(
     analytics_port: Annotated[
         int, typer.Option(help="Analytics API and realtime WebSocket port.")
     ] = 8090,
+    webrtc_port: Annotated[int, typer.Option(help="Edge WHIP/WHEP signaling port.")] = 8089,
     no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
@@ -110,6 +111,7 @@ def up(
         edge_admin_port=edge_admin_port,
         ingress_port=ingress_port,
         analytics_port=analytics_port,
+        webrtc_port=webrtc_port,
         with_edge=not no_edge,
     )
     try:

@@ -55,6 +55,7 @@ class SingleNodeOptions:
     edge_admin_port: int = 9102
     ingress_port: int = 50061
     analytics_port: int = 8090
+    webrtc_port: int = 8089
     #: Run an edge node beside the control plane.
     with_edge: bool = True
 
@@ -143,6 +144,7 @@ def edge_settings(
         rtmp_port=options.rtmp_port,
         http_port=options.hls_port,
         admin_port=options.edge_admin_port,
+        webrtc_port=options.webrtc_port,
     )
 
 
@@ -199,6 +201,9 @@ async def run_single_node(options: SingleNodeOptions, announce: Callable[[str], 
                         announce(
                             f"edge HLS playback   {edge.http_url}/hls/<playback id>/index.m3u8"
                         )
+                        if edge.engine is not None and edge.engine.webrtc is not None:
+                            announce(f"edge WHIP ingest    {edge.webrtc_url}/whip/<stream key>")
+                            announce(f"edge WHEP playback  {edge.webrtc_url}/whep/<playback id>")
                         announce(
                             f"edge health         http://{options.host}:{edge.admin_port}/healthz"
                         )

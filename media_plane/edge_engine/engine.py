@@ -17,7 +17,15 @@ from media_plane.engine.viewer_sessions import ViewerChanges, ViewerSessions
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
 from media_plane.protocols.hls import HlsOutput
 from media_plane.protocols.rtmp import RtmpServer
+from media_plane.protocols.webrtc import (
+    HlsTranscoders,
+    SessionEnd,
+    SessionStart,
+    WebRtcOptions,
+    WebRtcSessions,
+)
 from media_plane.servers.hls import HlsHttpServer
+from media_plane.servers.webrtc import WebRtcHttpServer
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +40,17 @@ class EngineSettings:
     #: A viewer that sent no request for this long has left.
     viewer_idle_s: float = 20.0
     viewer_progress_s: float = 30.0
+    #: WHIP ingest and WHEP playback (signaling on `webrtc_port`, media over UDP). Off
+    #: unless the host turns it on, so hosts that predate it bind no extra port.
+    webrtc_enabled: bool = False
+    webrtc_port: int = 8089
+    #: Addresses offered as ICE host candidates. Empty: every interface address except
+    #: loopback (aioice's choice). Loopback must be listed to be used (tests, one host).
+    ice_host_addresses: tuple[str, ...] = ()
+    #: STUN/TURN URLs used by the edge and advertised to clients in `Link` headers.
+    ice_servers: tuple[str, ...] = ()
+    #: A WebRTC peer that has not connected by then is dropped.
+    webrtc_connect_timeout_s: float = 15.0
 
 
 class _Lifecycle:
@@ -112,14 +131,44 @@ class MediaEngine:
         #: playback id -> stream id of every stream published here, so that viewers who
         #: outlive a publish are still attributed to it.
         self._stream_ids: dict[str, str] = {}
+        #: WHEP viewers by playback id.
+        self._webrtc_viewers: dict[str, int] = {}
+        #: WHEP session id -> (monotonic time, bytes sent) at its last start/progress event.
+        self._webrtc_reported: dict[str, tuple[float, int]] = {}
         self.viewers = ViewerSessions(settings.viewer_idle_s, settings.viewer_progress_s)
         self.registry.on_start(self._stream_started)
-        self.hls = HlsOutput(self.registry)
+        #: WHIP streams reach HLS through one transcode per stream where the codec needs it.
+        self._hls_transcoders = HlsTranscoders() if settings.webrtc_enabled else None
+        self.hls = HlsOutput(
+            self.registry,
+            adapt=self._hls_transcoders.adapt if self._hls_transcoders is not None else None,
+        )
         self.rtmp = RtmpServer(self.registry, hooks, settings.host, settings.rtmp_port)
         self.http = HlsHttpServer(
             self.hls.store, hooks, settings.host, settings.http_port, on_delivery=self._delivered
         )
+        self.webrtc: WebRtcSessions | None = None
+        self.webrtc_http: WebRtcHttpServer | None = None
+        if settings.webrtc_enabled:
+            self.webrtc = WebRtcSessions(
+                self.registry,
+                hooks,
+                WebRtcOptions(
+                    host_addresses=settings.ice_host_addresses,
+                    ice_servers=settings.ice_servers,
+                    connect_timeout_s=settings.webrtc_connect_timeout_s,
+                ),
+                on_start=self._webrtc_session_started,
+                on_end=self._webrtc_session_ended,
+            )
+            self.webrtc_http = WebRtcHttpServer(self.webrtc, settings.host, settings.webrtc_port)
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def webrtc_port(self) -> int:
+        if self.webrtc_http is None:
+            raise RuntimeError("WebRTC is disabled")
+        return self.webrtc_http.port
 
     @property
     def rtmp_port(self) -> int:
@@ -132,6 +181,9 @@ class MediaEngine:
     async def start(self) -> None:
         await self.hls.start()
         await self.http.start()
+        if self.webrtc is not None and self.webrtc_http is not None:
+            await self.webrtc.start()
+            await self.webrtc_http.start()
         await self.rtmp.start()
         self._tasks = [
             asyncio.create_task(self._health_loop(), name="engine-ingest-health"),
@@ -146,11 +198,16 @@ class MediaEngine:
                 await task
         self._tasks = []
         await self.rtmp.stop()
+        if self.webrtc is not None and self.webrtc_http is not None:
+            await self.webrtc_http.stop()
+            await self.webrtc.stop()
         for stream in self.registry.live():
             self.registry.finish(stream, "node_stopped")
         self._report_viewers(self.viewers.sweep(time.monotonic(), end_all=True))
         await self.http.stop()
         await self.hls.stop()
+        if self._hls_transcoders is not None:
+            await self._hls_transcoders.stop()
 
     def stats(self) -> EngineStats:
         streams = []
@@ -163,16 +220,21 @@ class MediaEngine:
                     stream_id=stream.stream_id,
                     playback_id=stream.playback_id,
                     protocol=stream.protocol,
-                    viewers=self.viewers.viewers_of(stream.playback_id),
+                    viewers=self.viewers.viewers_of(stream.playback_id)
+                    + self._webrtc_viewers.get(stream.playback_id, 0),
                     bytes_in=meter.total_bytes if meter else 0,
                     ingest_bitrate_bps=meter.last_bitrate_bps if meter else 0,
                 )
             )
+        webrtc = self.webrtc.stats() if self.webrtc is not None else None
         return EngineStats(
             streams=streams,
-            viewers=self.viewers.count(),
+            viewers=self.viewers.count() + sum(self._webrtc_viewers.values()),
             bytes_in=self._bytes_in_finished + live_bytes,
-            bytes_out=self.http.stats.bytes_out,
+            bytes_out=self.http.stats.bytes_out + (webrtc.bytes_out if webrtc else 0),
+            webrtc_publishers=webrtc.publishers if webrtc else 0,
+            webrtc_viewers=webrtc.viewers if webrtc else 0,
+            webrtc_sessions_ended=webrtc.ended if webrtc else {},
         )
 
     # -- internals --------------------------------------------------------------------
@@ -197,6 +259,59 @@ class MediaEngine:
         lifecycle = _Lifecycle(stream, meter, self._emit, finished)
         self._lifecycles[stream.stream_id] = lifecycle
         stream.attach(lifecycle)
+
+    def _webrtc_session_started(self, start: SessionStart) -> None:
+        if start.role != "play":
+            return  # a publish reports through the stream lifecycle
+        playback_id = start.playback_id
+        self._webrtc_viewers[playback_id] = self._webrtc_viewers.get(playback_id, 0) + 1
+        self._webrtc_reported[start.session_id] = (time.monotonic(), 0)
+        self._emit(
+            EngineEvent(
+                EngineEventKind.VIEWER_STARTED,
+                start.stream_id,
+                time.time(),
+                {
+                    "session_id": start.session_id,
+                    "protocol": "whep",
+                    "client_addr": start.client_addr,
+                    "user_agent": start.user_agent,
+                    "playback_id": playback_id,
+                },
+            )
+        )
+
+    def _webrtc_session_ended(self, end: SessionEnd) -> None:
+        start = end.start
+        if start.role != "play":
+            return
+        playback_id = start.playback_id
+        left = self._webrtc_viewers.get(playback_id, 0) - 1
+        if left > 0:
+            self._webrtc_viewers[playback_id] = left
+        else:
+            self._webrtc_viewers.pop(playback_id, None)
+        # Like HLS viewers: bytes and watch time since the last progress event.
+        reported_at, reported_bytes = self._webrtc_reported.pop(
+            start.session_id, (time.monotonic() - end.duration_s, 0)
+        )
+        duration_ms = int(end.duration_s * 1000)
+        self._emit(
+            EngineEvent(
+                EngineEventKind.VIEWER_ENDED,
+                start.stream_id,
+                time.time(),
+                {
+                    "session_id": start.session_id,
+                    "protocol": "whep",
+                    "bytes_sent": max(0, end.bytes_sent - reported_bytes),
+                    "watched_ms": int((time.monotonic() - reported_at) * 1000),
+                    "duration_ms": duration_ms,
+                    "playback_id": playback_id,
+                    "reason": end.reason,
+                },
+            )
+        )
 
     def _delivered(self, playback_id: str, client_addr: str, user_agent: str, nbytes: int) -> None:
         self.viewers.delivered(playback_id, client_addr, user_agent, nbytes, time.monotonic())
@@ -233,6 +348,30 @@ class MediaEngine:
         while True:
             await asyncio.sleep(1.0)
             self._report_viewers(self.viewers.sweep(time.monotonic()))
+            self._report_webrtc_progress(time.monotonic())
+
+    def _report_webrtc_progress(self, now: float) -> None:
+        if self.webrtc is None:
+            return
+        for start, sent in self.webrtc.viewer_bytes():
+            reported = self._webrtc_reported.get(start.session_id)
+            if reported is None or now - reported[0] < self.settings.viewer_progress_s:
+                continue
+            self._webrtc_reported[start.session_id] = (now, sent)
+            self._emit(
+                EngineEvent(
+                    EngineEventKind.VIEWER_PROGRESS,
+                    start.stream_id,
+                    time.time(),
+                    {
+                        "session_id": start.session_id,
+                        "protocol": "whep",
+                        "bytes_sent": sent - reported[1],
+                        "watched_ms": int((now - reported[0]) * 1000),
+                        "playback_id": start.playback_id,
+                    },
+                )
+            )
 
     def _stream_id_of(self, playback_id: str) -> str:
         return self._stream_ids.get(playback_id, "")

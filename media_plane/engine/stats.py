@@ -22,3 +22,10 @@ class EngineStats:
     #: Totals since the engine started.
     bytes_in: int = 0
     bytes_out: int = 0
+    #: WebRTC sessions open now (WHIP publishers, WHEP viewers; viewers are also counted in
+    #: `viewers`).
+    webrtc_publishers: int = 0
+    webrtc_viewers: int = 0
+    #: WebRTC sessions ended since the engine started, by why they ended
+    #: (client_ended, peer_closed, peer_lost, connect_timeout, stream_ended, node_stopped).
+    webrtc_sessions_ended: dict[str, int] = field(default_factory=dict)

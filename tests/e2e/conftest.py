@@ -104,6 +104,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
                     rtmp_port=0,
                     http_port=0,
                     admin_port=0,
+                    webrtc_port=0,
                     segment_duration_s=2.0,
                     health_interval_s=1.0,
                     heartbeat_interval_s=1.0,

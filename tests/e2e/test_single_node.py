@@ -44,7 +44,7 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
     data_dir = tmp_path / "data"
     ports = {
         name: free_port()
-        for name in ("http", "grpc", "rtmp", "hls", "admin", "ingress", "analytics")
+        for name in ("http", "grpc", "rtmp", "hls", "admin", "ingress", "analytics", "webrtc")
     }
     process = subprocess.Popen(
         [
@@ -66,6 +66,8 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
             str(ports["ingress"]),
             "--analytics-port",
             str(ports["analytics"]),
+            "--webrtc-port",
+            str(ports["webrtc"]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -14,12 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from media_plane.engine.live_stream import LiveStream, StreamRegistry
+from media_plane.engine.live_stream import LiveStream, StreamReader, StreamRegistry
 from media_plane.protocols.hls.packager import PackagerPool, PackagerStats, StreamPackager
 from media_plane.protocols.hls.segment_store import SegmentStore
 from media_plane.protocols.hls.segmenter import MuxedSegment
 
-__all__ = ["HlsOutput", "HlsOutputStats"]
+__all__ = ["HlsOutput", "HlsOutputStats", "ReaderAdapter"]
+
+#: Wraps a stream's packager before it is attached, e.g. to transcode codecs HLS cannot
+#: carry (VP8, Opus) into ones it can. The returned reader must forward `on_end`.
+ReaderAdapter = Callable[[LiveStream, StreamReader], StreamReader]
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +44,10 @@ class HlsOutput:
         queue_limit: int = 4096,
         housekeeping_interval: float = 1.0,
         wall_clock: Callable[[], float] = time.time,
+        adapt: ReaderAdapter | None = None,
     ) -> None:
         self._registry = registry
+        self._adapt = adapt
         self._store = store if store is not None else SegmentStore()
         self._pool = PackagerPool(
             self._segment_ready,
@@ -51,7 +57,8 @@ class HlsOutput:
             wall_clock=wall_clock,
         )
         self._housekeeping_interval = housekeeping_interval
-        self._attached: dict[StreamPackager, Callable[[], None]] = {}
+        #: packager -> (the reader attached for it: itself or its adapter, detach)
+        self._attached: dict[StreamPackager, tuple[StreamReader, Callable[[], None]]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
         self._running = False
         # The registry has no way to unregister; a stopped output ignores new streams.
@@ -80,9 +87,9 @@ class HlsOutput:
         if not self._running:
             return
         self._running = False
-        for packager, detach in list(self._attached.items()):
+        for packager, (reader, detach) in list(self._attached.items()):
             detach()
-            packager.on_end()
+            reader.on_end()
             self._pool.release(packager)
         self._attached.clear()
         task, self._housekeeping = self._housekeeping, None
@@ -101,7 +108,10 @@ class HlsOutput:
             stream.grant.segment_duration,
             on_ended=self._stream_ended,
         )
-        self._attached[packager] = stream.attach(packager)
+        reader: StreamReader = packager
+        if self._adapt is not None:
+            reader = self._adapt(stream, packager)
+        self._attached[packager] = (reader, stream.attach(reader))
         logger.info("stream %s: packaging HLS as %s", stream.stream_id, stream.playback_id)
 
     def _stream_ended(self, packager: StreamPackager) -> None:

@@ -1,0 +1,81 @@
+"""The private aiortc/aioice attributes the edge relies on still exist (fails on upgrade)."""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcrtpsender import RTCRtpSender as SenderClass
+
+from media_plane.protocols.webrtc._aiortc_seams import (
+    install_opus_packer,
+    offer_host_addresses,
+    sender_encoder,
+)
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_the_seams_are_where_the_edge_expects_them() -> None:
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("audio", direction="sendrecv")
+        receiver: RTCRtpReceiver = transceiver.receiver
+        assert hasattr(receiver, "_RTCRtpReceiver__decoder_queue")
+        assert hasattr(receiver, "_RTCRtpReceiver__jitter_buffer")
+        assert hasattr(receiver, "_send_rtcp_pli")
+        sender: RTCRtpSender = transceiver.sender
+        assert hasattr(sender, "_RTCRtpSender__encoder")
+        assert "_send_keyframe" in vars(SenderClass)
+        # The sender creates an encoder only when it has none, which is what lets a packer
+        # stand in for aiortc's OpusEncoder.
+        assert "if self.__encoder is None" in inspect.getsource(SenderClass._next_encoded_frame)
+        install_opus_packer(sender)
+        assert getattr(sender_encoder(sender), "codec", None) is None
+        connection = transceiver.sender.transport.transport.iceGatherer._connection
+        assert isinstance(connection, aioice.ice.Connection)
+        offer_host_addresses(pc, ["127.0.0.1"])
+        await pc.setLocalDescription(await pc.createOffer())
+        candidates = [c for c in pc.localDescription.sdp.splitlines() if "candidate:" in c]
+        assert candidates and all(" 127.0.0.1 " in line for line in candidates)
+    finally:
+        await pc.close()
+
+
+def _rtp(seq: int, timestamp: int, marker: bool, data: bytes) -> object:
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(sequence_number=seq, timestamp=timestamp)
+    packet.marker = int(marker)
+    packet._data = data  # type: ignore[attr-defined]
+    return packet
+
+
+def test_marker_jitter_buffer_hands_over_a_frame_at_its_last_packet() -> None:
+    from media_plane.protocols.webrtc._aiortc_seams import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=16, is_video=True)
+    assert buffer.add(_rtp(100, 3000, False, b"a"))[1] is None
+    # Out of order: the marker packet before the middle one; nothing until the gap fills.
+    assert buffer.add(_rtp(102, 3000, True, b"c"))[1] is None
+    frame = buffer.add(_rtp(101, 3000, False, b"b"))[1]
+    assert frame is not None and (frame.data, frame.timestamp) == (b"abc", 3000)
+    # The next frame comes out with its own marker, without waiting for a third frame.
+    frame = buffer.add(_rtp(103, 6000, True, b"d"))[1]
+    assert frame is not None and frame.data == b"d"
+    audio = MarkerJitterBuffer(capacity=16, is_video=False)
+    frame = audio.add(_rtp(7, 960, False, b"opus"))[1]
+    assert frame is not None and frame.data == b"opus"
+
+
+def test_marker_jitter_buffer_makes_no_frame_of_padding() -> None:
+    from media_plane.protocols.webrtc._aiortc_seams import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=16, is_video=True)
+    assert buffer.add(_rtp(1, 3000, True, b"frame"))[1] is not None
+    # Padding after the frame, with its timestamp and no payload.
+    assert buffer.add(_rtp(2, 3000, False, b""))[1] is None
+    # The next frame is not held back by the padding before it.
+    frame = buffer.add(_rtp(3, 6000, True, b"next"))[1]
+    assert frame is not None and frame.data == b"next"
