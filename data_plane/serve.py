@@ -35,6 +35,7 @@ from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import Warehouse
 from data_plane.warehouse.event_sink import EventSink
 from data_plane.warehouse.schema import migrate
+from data_plane.warehouse.viewer_counts import ViewerCounts
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ async def running_data_plane(
             consumer = IngestConsumer(
                 settings,
                 event_bus,
-                EventSink(plane.warehouse),
+                EventSink(plane.warehouse, ViewerCounts(plane.warehouse)),
                 IngestMetrics(plane.registry),
                 consumer_extra=consumer_extra,
             )

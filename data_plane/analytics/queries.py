@@ -8,6 +8,7 @@ rollup queries read tables the sink fed each event exactly once.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,19 +17,38 @@ from data_plane.analytics.time_range import TimeRange
 from data_plane.warehouse.base import Warehouse
 
 _SERIES = """
-SELECT toUnixTimestamp(minute) * 1000 AS at, uniqExactMerge(sessions) AS viewers
-FROM {table}
-WHERE tenant_id = {{tenant:String}} {stream_condition}
-  AND minute >= toDateTime({{start:Int64}} / 1000, 'UTC')
-  AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
-GROUP BY minute
-ORDER BY minute
-"""
-#: Fixed texts, chosen by whether one stream or the whole tenant is asked for.
-_SERIES_BY_STREAM = _SERIES.format(
-    table="viewers_by_stream_minute", stream_condition="AND stream_id = {stream:String}"
+SELECT at, max(v) AS viewers FROM (
+    SELECT toUnixTimestamp(minute) * 1000 AS at, max(viewers) AS v
+    FROM {counts}
+    WHERE tenant_id = {{tenant:String}} {stream_condition}
+      AND minute >= toDateTime({{start:Int64}} / 1000, 'UTC')
+      AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
+    GROUP BY minute
+    UNION ALL
+    SELECT toUnixTimestamp(minute) * 1000 AS at, toUInt32(uniqExactMerge(sessions)) AS v
+    FROM {sets}
+    WHERE tenant_id = {{tenant:String}} {stream_condition}
+      AND minute >= toDateTime(greatest({{start:Int64}}, {{open_from:Int64}}) / 1000, 'UTC')
+      AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
+    GROUP BY minute
 )
-_SERIES_BY_TENANT = _SERIES.format(table="viewers_by_tenant_minute", stream_condition="")
+GROUP BY at
+ORDER BY at
+"""
+#: Fixed texts, chosen by whether one stream or the whole tenant is asked for. Finished
+#: minutes come from the per-minute counts; the last minutes, which may still change, from
+#: the session sets (see warehouse/viewer_counts.py); distinct counts only grow, so the
+#: larger of the two is the current one.
+_SERIES_BY_STREAM = _SERIES.format(
+    counts="viewer_counts_by_stream_minute",
+    sets="viewers_by_stream_minute",
+    stream_condition="AND stream_id = {stream:String}",
+)
+_SERIES_BY_TENANT = _SERIES.format(
+    counts="viewer_counts_by_tenant_minute", sets="viewers_by_tenant_minute", stream_condition=""
+)
+#: Minutes this recent are read from the session sets as well as from the finished counts.
+OPEN_MINUTES_MS = 3 * 60_000
 
 
 def _ms(value: Any) -> datetime:
@@ -106,7 +126,12 @@ class AnalyticsQueries:
         return CurrentViewers(total=sum(by_stream.values()), by_stream=by_stream)
 
     async def viewer_series(
-        self, tenant_id: str, window: TimeRange, stream_id: str | None = None
+        self,
+        tenant_id: str,
+        window: TimeRange,
+        stream_id: str | None = None,
+        *,
+        now_ms: int | None = None,
     ) -> list[int]:
         """Concurrent viewers per minute from the window's start (distinct sessions seen in
         the minute), gaps as 0."""
@@ -117,6 +142,8 @@ class AnalyticsQueries:
                 "stream": stream_id or "",
                 "start": window.start_ms,
                 "end": window.end_ms,
+                "open_from": (now_ms if now_ms is not None else time.time_ns() // 1_000_000)
+                - OPEN_MINUTES_MS,
             },
         )
         found = {int(row[0]): int(row[1]) for row in result.rows}

@@ -18,6 +18,12 @@ class TimeRange:
     start: datetime
     end: datetime
 
+    @classmethod
+    def from_ms(cls, start_ms: int, end_ms: int) -> TimeRange:
+        return cls(
+            datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(end_ms / 1000, UTC)
+        )
+
     @property
     def start_ms(self) -> int:
         return int(self.start.timestamp() * 1000)

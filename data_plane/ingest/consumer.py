@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 
 from data_plane.bus.base import (
@@ -31,6 +32,8 @@ from data_plane.warehouse.event_sink import EventSink
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
+#: How often finished minutes' viewer counts are written.
+FINISH_MINUTES_EVERY_S = 5.0
 
 
 class IngestConsumer:
@@ -68,8 +71,15 @@ class IngestConsumer:
         )
         self._consumer = consumer
         self.ready.set()
+        last_finish = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() - last_finish >= FINISH_MINUTES_EVERY_S:
+                    last_finish = time.monotonic()
+                    try:
+                        await self._sink.finish_minutes()
+                    except WarehouseError as exc:
+                        logger.warning("could not write finished viewer counts: %s", exc)
                 try:
                     messages = await consumer.fetch(timeout_ms=settings.ingest_max_wait_ms)
                 except BusError as exc:

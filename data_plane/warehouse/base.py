@@ -32,8 +32,8 @@ class QueryResult:
 
 
 class Warehouse(Protocol):
-    async def execute(self, sql: str) -> None:
-        """Runs one statement that returns nothing (DDL, OPTIMIZE, ...)."""
+    async def execute(self, sql: str, parameters: Mapping[str, object] | None = None) -> None:
+        """Runs one statement that returns nothing (DDL, INSERT ... SELECT, OPTIMIZE)."""
         ...
 
     async def query(self, sql: str, parameters: Mapping[str, object] | None = None) -> QueryResult:

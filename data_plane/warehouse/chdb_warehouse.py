@@ -70,8 +70,9 @@ class ChdbWarehouse:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def execute(self, sql: str) -> None:
-        await self._run(lambda s: s.query(sql))
+    async def execute(self, sql: str, parameters: Mapping[str, object] | None = None) -> None:
+        params = {k: param_text(v) for k, v in (parameters or {}).items()}
+        await self._run(lambda s: s.query(sql, params=params or None))
 
     async def query(self, sql: str, parameters: Mapping[str, object] | None = None) -> QueryResult:
         def work(session: Any) -> QueryResult:

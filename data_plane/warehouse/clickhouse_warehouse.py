@@ -56,8 +56,8 @@ class ClickHouseWarehouse:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def execute(self, sql: str) -> None:
-        await self._run(lambda client: client.command(sql))
+    async def execute(self, sql: str, parameters: Mapping[str, object] | None = None) -> None:
+        await self._run(lambda client: client.command(sql, parameters=dict(parameters or {})))
 
     async def query(self, sql: str, parameters: Mapping[str, object] | None = None) -> QueryResult:
         def work(client: Any) -> QueryResult:

@@ -21,6 +21,7 @@ from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.warehouse.base import Warehouse
 from data_plane.warehouse.event_rows import events_to_arrow
+from data_plane.warehouse.viewer_counts import ViewerCounts
 
 #: Ids per lookup; a larger batch is looked up in slices.
 LOOKUP_CHUNK = 20_000
@@ -33,8 +34,9 @@ class SinkResult:
 
 
 class EventSink:
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, counts: ViewerCounts | None = None) -> None:
         self._warehouse = warehouse
+        self._counts = counts
 
     async def _known(self, ids: list[str]) -> set[str]:
         known: set[str] = set()
@@ -54,5 +56,14 @@ class EventSink:
         known = await self._known(list(unique)) if unique else set()
         fresh = [event for event_id, event in unique.items() if event_id not in known]
         if fresh:
-            await self._warehouse.insert_arrow("events", events_to_arrow(fresh))
+            rows = events_to_arrow(fresh)
+            await self._warehouse.insert_arrow("events", rows)
+            if self._counts is not None:
+                self._counts.touched(rows)
         return SinkResult(inserted=len(fresh), duplicates=len(events) - len(fresh))
+
+    async def finish_minutes(self) -> None:
+        """Writes the finished per-minute viewer counts of closed minutes (see
+        `viewer_counts.py`)."""
+        if self._counts is not None:
+            await self._counts.finish()

@@ -209,6 +209,37 @@ def migrations(raw_retention_days: int) -> list[Migration]:
                 """,
             ),
         ),
+        Migration(
+            2,
+            "finished per-minute viewer counts",
+            (
+                f"""
+                CREATE TABLE IF NOT EXISTS viewer_counts_by_stream_minute (
+                    tenant_id LowCardinality(String),
+                    stream_id String,
+                    minute DateTime('UTC'),
+                    viewers SimpleAggregateFunction(max, UInt32)
+                )
+                ENGINE = AggregatingMergeTree
+                PARTITION BY toYYYYMM(minute)
+                ORDER BY (tenant_id, stream_id, minute)
+                {rollup_ttl}
+                SETTINGS index_granularity = {ROLLUP_GRANULARITY}
+                """,
+                f"""
+                CREATE TABLE IF NOT EXISTS viewer_counts_by_tenant_minute (
+                    tenant_id LowCardinality(String),
+                    minute DateTime('UTC'),
+                    viewers SimpleAggregateFunction(max, UInt32)
+                )
+                ENGINE = AggregatingMergeTree
+                PARTITION BY toYYYYMM(minute)
+                ORDER BY (tenant_id, minute)
+                {rollup_ttl}
+                SETTINGS index_granularity = {ROLLUP_GRANULARITY}
+                """,
+            ),
+        ),
     ]
 
 

@@ -223,3 +223,36 @@ async def test_large_batches_are_deduplicated_too(warehouse: Warehouse) -> None:
         {"t": owner},
     )
     assert total.scalar() == 5000
+
+
+async def test_finished_minutes_hold_the_viewer_counts_the_series_reads(
+    warehouse: Warehouse,
+) -> None:
+    from data_plane.analytics.queries import AnalyticsQueries
+    from data_plane.analytics.time_range import TimeRange
+    from data_plane.warehouse.viewer_counts import ViewerCounts
+
+    owner = tenant()
+    minute = (now_ms() - 10 * 60_000) // 60_000 * 60_000
+    ids = {"tenant_id": owner, "stream_id": "s1"}
+    sink = EventSink(warehouse, ViewerCounts(warehouse))
+    await sink.write(
+        [viewer("viewer_progress", s, at_ms=minute + 1000, **ids) for s in "abc"]
+        + [viewer("viewer_progress", "a", at_ms=minute + 61_000, **ids)]
+        + [viewer("viewer_progress", "z", at_ms=minute + 2000, tenant_id=owner, stream_id="s2")]
+    )
+    await sink.finish_minutes()
+    counts = await warehouse.query(
+        """SELECT stream_id, toUnixTimestamp(minute) * 1000, max(viewers)
+           FROM viewer_counts_by_stream_minute WHERE tenant_id = {t:String}
+           GROUP BY stream_id, minute ORDER BY stream_id, minute""",
+        {"t": owner},
+    )
+    assert counts.rows == [("s1", minute, 3), ("s1", minute + 60_000, 1), ("s2", minute, 1)]
+    # A late event for a finished minute is counted again when the sink next finishes.
+    await sink.write([viewer("viewer_progress", "d", at_ms=minute + 5000, **ids)])
+    await sink.finish_minutes()
+    window = TimeRange.from_ms(minute - 60_000, minute + 3 * 60_000)
+    queries = AnalyticsQueries(warehouse)
+    assert await queries.viewer_series(owner, window, "s1") == [0, 4, 1, 0]
+    assert await queries.viewer_series(owner, window) == [0, 5, 1, 0]
