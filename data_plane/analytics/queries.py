@@ -16,37 +16,37 @@ from typing import Any
 from data_plane.analytics.time_range import TimeRange
 from data_plane.warehouse.base import Warehouse
 
-_SERIES = """
-SELECT at, max(v) AS viewers FROM (
-    SELECT toUnixTimestamp(minute) * 1000 AS at, max(viewers) AS v
-    FROM {counts}
-    WHERE tenant_id = {{tenant:String}} {stream_condition}
-      AND minute >= toDateTime({{start:Int64}} / 1000, 'UTC')
-      AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
-    GROUP BY minute
-    UNION ALL
-    SELECT toUnixTimestamp(minute) * 1000 AS at, toUInt32(uniqExactMerge(sessions)) AS v
-    FROM {sets}
-    WHERE tenant_id = {{tenant:String}} {stream_condition}
-      AND minute >= toDateTime(greatest({{start:Int64}}, {{open_from:Int64}}) / 1000, 'UTC')
-      AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
-    GROUP BY minute
-)
-GROUP BY at
-ORDER BY at
+_COUNTS = """
+SELECT toUnixTimestamp(minute) * 1000 AS at, max(viewers) AS v
+FROM {table}
+WHERE tenant_id = {{tenant:String}} {stream_condition}
+  AND minute >= toDateTime({{start:Int64}} / 1000, 'UTC')
+  AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
+GROUP BY minute
 """
+_SETS = """
+SELECT toUnixTimestamp(minute) * 1000 AS at, toUInt32(uniqExactMerge(sessions)) AS v
+FROM {table}
+WHERE tenant_id = {{tenant:String}} {stream_condition}
+  AND minute >= toDateTime({{start:Int64}} / 1000, 'UTC')
+  AND minute < toDateTime({{end:Int64}} / 1000, 'UTC')
+GROUP BY minute
+"""
+_ONE_STREAM = "AND stream_id = {stream:String}"
 #: Fixed texts, chosen by whether one stream or the whole tenant is asked for. Finished
-#: minutes come from the per-minute counts; the last minutes, which may still change, from
-#: the session sets (see warehouse/viewer_counts.py); distinct counts only grow, so the
-#: larger of the two is the current one.
-_SERIES_BY_STREAM = _SERIES.format(
-    counts="viewer_counts_by_stream_minute",
-    sets="viewers_by_stream_minute",
-    stream_condition="AND stream_id = {stream:String}",
-)
-_SERIES_BY_TENANT = _SERIES.format(
-    counts="viewer_counts_by_tenant_minute", sets="viewers_by_tenant_minute", stream_condition=""
-)
+#: minutes come from the per-minute counts; the last minutes, which may still change, also
+#: from the session sets (see warehouse/viewer_counts.py); distinct counts only grow, so
+#: the larger of the two is the current one.
+_SERIES_QUERIES = {
+    True: (
+        _COUNTS.format(table="viewer_counts_by_stream_minute", stream_condition=_ONE_STREAM),
+        _SETS.format(table="viewers_by_stream_minute", stream_condition=_ONE_STREAM),
+    ),
+    False: (
+        _COUNTS.format(table="viewer_counts_by_tenant_minute", stream_condition=""),
+        _SETS.format(table="viewers_by_tenant_minute", stream_condition=""),
+    ),
+}
 #: Minutes this recent are read from the session sets as well as from the finished counts.
 OPEN_MINUTES_MS = 3 * 60_000
 
@@ -135,18 +135,23 @@ class AnalyticsQueries:
     ) -> list[int]:
         """Concurrent viewers per minute from the window's start (distinct sessions seen in
         the minute), gaps as 0."""
-        result = await self._warehouse.query(
-            _SERIES_BY_STREAM if stream_id else _SERIES_BY_TENANT,
-            {
-                "tenant": tenant_id,
-                "stream": stream_id or "",
-                "start": window.start_ms,
-                "end": window.end_ms,
-                "open_from": (now_ms if now_ms is not None else time.time_ns() // 1_000_000)
-                - OPEN_MINUTES_MS,
-            },
-        )
-        found = {int(row[0]): int(row[1]) for row in result.rows}
+        counts_sql, sets_sql = _SERIES_QUERIES[bool(stream_id)]
+        params: dict[str, object] = {
+            "tenant": tenant_id,
+            "stream": stream_id or "",
+            "start": window.start_ms,
+            "end": window.end_ms,
+        }
+        found: dict[int, int] = {}
+        for row in (await self._warehouse.query(counts_sql, params)).rows:
+            found[int(row[0])] = int(row[1])
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        open_from = (now - OPEN_MINUTES_MS) // 60_000 * 60_000
+        if window.end_ms > open_from:
+            recent = {**params, "start": max(window.start_ms, open_from)}
+            for row in (await self._warehouse.query(sets_sql, recent)).rows:
+                at = int(row[0])
+                found[at] = max(found.get(at, 0), int(row[1]))
         return [found.get(at, 0) for at in range(window.start_ms, window.end_ms, 60_000)]
 
     async def unique_viewers(

@@ -61,8 +61,11 @@ class ViewerCounts:
         if viewer_rows.num_rows == 0:
             return
         bounds = pc.min_max(viewer_rows["occurred_at"]).as_py()
-        first = minute_of(bounds["min"].timestamp())
-        last = minute_of(bounds["max"].timestamp())
+        self.note(bounds["min"].timestamp(), bounds["max"].timestamp())
+
+    def note(self, first_s: float, last_s: float) -> None:
+        """Notes that events between these times (epoch seconds) were inserted."""
+        first, last = minute_of(first_s), minute_of(last_s)
         self._from = first if self._from is None else min(self._from, first)
         self._to = last if self._to is None else max(self._to, last)
 
