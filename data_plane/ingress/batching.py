@@ -20,17 +20,18 @@ MAX_MESSAGE_EVENTS = 1000
 
 
 def to_messages(events: Sequence[ev.Event]) -> list[OutgoingMessage]:
-    groups: dict[tuple[str, str], list[ev.Event]] = {}
+    """Accepted events (one tenant per stream, as the ingress checked) -> bus messages."""
+    groups: dict[str, list[ev.Event]] = {}
     for event in events:
-        group_key = (event.stream_id or event.node_id, event.tenant_id)
-        group = groups.get(group_key)
+        key = event.stream_id or event.node_id
+        group = groups.get(key)
         if group is None:
-            groups[group_key] = [event]
+            groups[key] = [event]
         else:
             group.append(event)
     messages: list[OutgoingMessage] = []
-    for (key, tenant_id), group in groups.items():
-        headers = ((TENANT_HEADER, tenant_id.encode()),)
+    for key, group in groups.items():
+        headers = ((TENANT_HEADER, group[0].tenant_id.encode()),)
         for start in range(0, len(group), MAX_MESSAGE_EVENTS):
             batch = ev.EventBatch(events=group[start : start + MAX_MESSAGE_EVENTS])
             messages.append(
