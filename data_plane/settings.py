@@ -65,6 +65,9 @@ class DataPlaneSettings(BaseSettings):
     ingest_max_records: int = Field(default=2000, ge=1)
     #: ... and at most this long between a message arriving and its batch being written.
     ingest_max_wait_ms: int = Field(default=200, ge=1)
+    #: Worker processes that decode fetched messages into warehouse rows, beside the
+    #: consumer's event loop; 0 decodes on the loop itself (one process, one core).
+    ingest_decode_workers: int = Field(default=1, ge=0, le=64)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8090

@@ -9,6 +9,7 @@ and are committed, so one bad message never blocks a partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -23,7 +24,8 @@ from data_plane.bus.base import (
     EventBus,
     TopicPartition,
 )
-from data_plane.ingest.decoding import decode, next_offsets
+from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
+from data_plane.ingest.decoding import Decoded, next_offsets
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
@@ -31,7 +33,11 @@ from data_plane.warehouse.event_sink import EventSink
 
 logger = logging.getLogger(__name__)
 
+_Fetched = tuple[Sequence[BusMessage], "asyncio.Task[Decoded]"]
+
 MAX_BACKOFF_S = 10.0
+#: Fetched batches decoded ahead of the one being written.
+DECODE_AHEAD = 2
 #: How often finished minutes' viewer counts are written.
 FINISH_MINUTES_EVERY_S = 5.0
 
@@ -53,7 +59,12 @@ class IngestConsumer:
         self._extra = consumer_extra or {}
         self._consumer: BusConsumer | None = None
         self._dead_letters: BusProducer = bus.producer()
+        self._decoder = DecoderPool(settings.ingest_decode_workers)
         self.ready = asyncio.Event()
+
+    @property
+    def decoder(self) -> DecoderPool:
+        return self._decoder
 
     def assignment(self) -> frozenset[TopicPartition]:
         return self._consumer.assignment() if self._consumer else frozenset()
@@ -70,43 +81,93 @@ class IngestConsumer:
             ),
         )
         self._consumer = consumer
-        self.ready.set()
-        last_finish = 0.0
+        fetched: asyncio.Queue[_Fetched] = asyncio.Queue(maxsize=DECODE_AHEAD)
         try:
-            while not stop.is_set():
-                if time.monotonic() - last_finish >= FINISH_MINUTES_EVERY_S:
-                    last_finish = time.monotonic()
-                    try:
-                        await self._sink.finish_minutes()
-                    except WarehouseError as exc:
-                        logger.warning("could not write finished viewer counts: %s", exc)
-                try:
-                    messages = await consumer.fetch(timeout_ms=settings.ingest_max_wait_ms)
-                except BusError as exc:
-                    logger.warning("ingest fetch failed: %s", exc)
-                    await _pause(stop, 1.0)
-                    continue
-                if not messages:
-                    continue
-                if not await self._process(messages, stop):
-                    return
-                try:
-                    await consumer.commit(next_offsets(messages))
-                except BusError as exc:
-                    # Lost the partitions in a rebalance or the broker is away: the batch
-                    # is written, so its redelivery is deduplicated by the sink.
-                    self._metrics.commit_failures.inc()
-                    logger.warning("ingest commit failed: %s", exc)
+            await self._decoder.start()
+            self.ready.set()
+            reader = asyncio.create_task(self._read(consumer, fetched, stop), name="ingest-read")
+            try:
+                await self._write(consumer, fetched, reader, stop)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+                while not fetched.empty():
+                    _, decoding = fetched.get_nowait()
+                    decoding.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await decoding
         finally:
             self._consumer = None
             await consumer.close()
+            await self._decoder.close()
 
-    async def _process(self, messages: Sequence[BusMessage], stop: asyncio.Event) -> bool:
+    async def _read(
+        self, consumer: BusConsumer, fetched: asyncio.Queue[_Fetched], stop: asyncio.Event
+    ) -> None:
+        """Fetches and starts decoding up to DECODE_AHEAD batches ahead of the writer, so
+        decoding (on the workers) overlaps the writer's lookups and inserts."""
+        while not stop.is_set():
+            try:
+                messages = await consumer.fetch(timeout_ms=self._settings.ingest_max_wait_ms)
+            except BusError as exc:
+                logger.warning("ingest fetch failed: %s", exc)
+                await _pause(stop, 1.0)
+                continue
+            if messages:
+                decoding = asyncio.create_task(self._decoder.decode(messages))
+                await fetched.put((messages, decoding))
+
+    async def _write(
+        self,
+        consumer: BusConsumer,
+        fetched: asyncio.Queue[_Fetched],
+        reader: asyncio.Task[None],
+        stop: asyncio.Event,
+    ) -> None:
+        """Writes the fetched batches in fetch order and commits each after its write."""
+        wait_s = self._settings.ingest_max_wait_ms / 1000
+        last_finish = 0.0
+        while not stop.is_set():
+            if time.monotonic() - last_finish >= FINISH_MINUTES_EVERY_S:
+                last_finish = time.monotonic()
+                try:
+                    await self._sink.finish_minutes()
+                except WarehouseError as exc:
+                    logger.warning("could not write finished viewer counts: %s", exc)
+            try:
+                messages, decoding = await asyncio.wait_for(fetched.get(), wait_s)
+            except TimeoutError:
+                if reader.done():
+                    reader.result()  # the reader's failure is the consumer's
+                    return
+                continue
+            if not await self._process(messages, decoding, stop):
+                return
+            try:
+                await consumer.commit(next_offsets(messages))
+            except BusError as exc:
+                # Lost the partitions in a rebalance or the broker is away: the batch
+                # is written, so its redelivery is deduplicated by the sink.
+                self._metrics.commit_failures.inc()
+                logger.warning("ingest commit failed: %s", exc)
+
+    async def _process(
+        self,
+        messages: Sequence[BusMessage],
+        decoding: asyncio.Task[Decoded],
+        stop: asyncio.Event,
+    ) -> bool:
         """Writes one fetched batch; False when asked to stop before it was written."""
-        decoded = decode(messages)
+        decoded: Decoded | None = None
+        started: asyncio.Task[Decoded] | None = decoding
         backoff = 0.2
         while True:
             try:
+                if decoded is None:
+                    # The decoding started by the reader, and after a worker died, anew.
+                    task, started = started, None
+                    decoded = await (task if task is not None else self._decoder.decode(messages))
                 if decoded.dead_letters:
                     await self._dead_letters.send_batch(
                         self._settings.dead_letter_topic, decoded.dead_letters
@@ -115,14 +176,14 @@ class IngestConsumer:
                     logger.warning(
                         "%d undecodable messages dead-lettered", len(decoded.dead_letters)
                     )
-                    decoded = type(decoded)(events=decoded.events, dead_letters=[])
-                if decoded.events:
-                    result = await self._sink.write(decoded.events)
+                    decoded = Decoded(rows=decoded.rows, dead_letters=[])
+                if decoded.rows.num_rows:
+                    result = await self._sink.write_rows(decoded.rows)
                     self._metrics.inserted.inc(result.inserted)
                     self._metrics.duplicates.inc(result.duplicates)
                 self._metrics.batches.inc()
                 return True
-            except (WarehouseError, BusError) as exc:
+            except (WarehouseError, BusError, DecoderUnavailableError) as exc:
                 self._metrics.write_failures.inc()
                 logger.warning("ingest write failed, retrying in %.1f s: %s", backoff, exc)
                 if await _pause(stop, backoff * random.uniform(0.8, 1.2)):

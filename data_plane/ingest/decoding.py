@@ -1,23 +1,42 @@
-"""Bus messages -> events, and what cannot be decoded -> dead letters. Pure."""
+"""Bus messages -> warehouse rows, and what cannot be decoded -> dead letters. Pure.
+
+`rows_of` is the ingest's CPU-bound step (protobuf parsing and conversion to Arrow
+columns, a few microseconds per event); it takes and returns only picklable values, so
+the consumer can run it in a worker process (`decoder_pool.py`) while its own event loop
+keeps fetching, looking up and inserting.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
 from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.bus.base import BusMessage, OutgoingMessage, TopicPartition
+from data_plane.warehouse.event_rows import SCHEMA, events_to_arrow
 
 TENANT_HEADER = "tenant_id"
 ERROR_HEADER = "error"
 SOURCE_HEADER = "source"
 
+#: One message as the decoding step sees it: its value and its tenant header.
+Payload = tuple[bytes, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRows:
+    #: The rows of every decodable message, for the warehouse's `events` table.
+    rows: pa.Table
+    #: (message index, error) of the messages that cannot be decoded.
+    problems: list[tuple[int, str]]
+
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    events: list[ev.Event]
+    rows: pa.Table
     dead_letters: list[OutgoingMessage]
 
 
@@ -34,7 +53,9 @@ def _dead(message: BusMessage, error: str) -> OutgoingMessage:
     )
 
 
-def _problem(events: list[ev.Event], tenant: str) -> str | None:
+def _problem(events: Sequence[ev.Event], tenant: str) -> str | None:
+    if not events:
+        return "empty EventBatch"
     for event in events:
         if event.tenant_id != tenant:
             return f"event tenant differs from the {TENANT_HEADER} header"
@@ -43,26 +64,58 @@ def _problem(events: list[ev.Event], tenant: str) -> str | None:
     return None
 
 
+def _events_of(value: bytes, tenant: str) -> tuple[Sequence[ev.Event], str | None]:
+    try:
+        events = ev.EventBatch.FromString(value).events
+    except DecodeError as exc:
+        return (), f"not an EventBatch: {exc}"
+    return events, _problem(events, tenant)
+
+
+def rows_of(payloads: Sequence[Payload]) -> DecodedRows:
+    """The rows of the decodable messages among `payloads`, converted together (one
+    conversion per batch, not per message), and the problems of the others."""
+    problems: list[tuple[int, str]] = []
+    kept: list[tuple[int, Sequence[ev.Event]]] = []
+    for index, (value, tenant) in enumerate(payloads):
+        events, problem = _events_of(value, tenant)
+        if problem is None:
+            kept.append((index, events))
+        else:
+            problems.append((index, problem))
+    if not kept:
+        return DecodedRows(rows=SCHEMA.empty_table(), problems=problems)
+    try:
+        rows = events_to_arrow([event for _, events in kept for event in events])
+    except ValueError:
+        # An id of the right length that is no UUID: rare enough to find its message by
+        # converting message by message.
+        tables: list[pa.Table] = []
+        for index, events in kept:
+            try:
+                tables.append(events_to_arrow(events))
+            except ValueError as exc:
+                problems.append((index, f"undecodable event: {exc}"))
+        problems.sort()
+        rows = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    return DecodedRows(rows=rows, problems=problems)
+
+
+def payloads_of(messages: Sequence[BusMessage]) -> list[Payload]:
+    return [(m.value, (m.header(TENANT_HEADER) or b"").decode(errors="replace")) for m in messages]
+
+
+def with_dead_letters(messages: Sequence[BusMessage], decoded: DecodedRows) -> Decoded:
+    """The rows, and the messages `decoded` found problems with as dead letters."""
+    return Decoded(
+        rows=decoded.rows,
+        dead_letters=[_dead(messages[index], error) for index, error in decoded.problems],
+    )
+
+
 def decode(messages: Sequence[BusMessage]) -> Decoded:
-    events: list[ev.Event] = []
-    dead: list[OutgoingMessage] = []
-    for message in messages:
-        try:
-            batch = ev.EventBatch.FromString(message.value)
-        except DecodeError as exc:
-            dead.append(_dead(message, f"not an EventBatch: {exc}"))
-            continue
-        tenant = (message.header(TENANT_HEADER) or b"").decode(errors="replace")
-        batch_events = list(batch.events)
-        if not batch_events:
-            dead.append(_dead(message, "empty EventBatch"))
-            continue
-        problem = _problem(batch_events, tenant)
-        if problem is not None:
-            dead.append(_dead(message, problem))
-            continue
-        events.extend(batch_events)
-    return Decoded(events=events, dead_letters=dead)
+    """`rows_of` in this process, with dead letters."""
+    return with_dead_letters(messages, rows_of(payloads_of(messages)))
 
 
 def next_offsets(messages: Sequence[BusMessage]) -> dict[TopicPartition, int]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.warehouse.base import Warehouse
@@ -50,17 +52,34 @@ class EventSink:
         return known
 
     async def write(self, events: Sequence[ev.Event]) -> SinkResult:
-        unique: dict[str, ev.Event] = {}
-        for event in events:
-            unique.setdefault(event.event_id.lower(), event)
-        known = await self._known(list(unique)) if unique else set()
-        fresh = [event for event_id, event in unique.items() if event_id not in known]
-        if fresh:
-            rows = events_to_arrow(fresh)
+        """`write_rows` for events still in protobuf form."""
+        return await self.write_rows(events_to_arrow(events))
+
+    async def write_rows(self, rows: pa.Table) -> SinkResult:
+        """Inserts the rows (of `events_to_arrow`) whose event ids are new; the work per
+        row is vectorized except one string per id for the lookup."""
+        received = rows.num_rows
+        if not received:
+            return SinkResult(inserted=0, duplicates=0)
+        # The dedup index returns ids in canonical (lower-case) form.
+        column = rows.schema.get_field_index("event_id")
+        ids = pc.utf8_lower(rows.column(column))
+        rows = rows.set_column(column, "event_id", ids)
+        id_list: list[str] = ids.to_pylist()
+        if pc.count_distinct(ids).as_py() != received:
+            first = {event_id: index for index, event_id in reversed(list(enumerate(id_list)))}
+            rows = rows.take(pa.array(sorted(first.values()), pa.int64()))
+            id_list = list(first)
+        known = await self._known(id_list)
+        if known:
+            rows = rows.filter(
+                pc.invert(pc.is_in(rows["event_id"], value_set=pa.array(list(known), pa.string())))
+            )
+        if rows.num_rows:
             await self._warehouse.insert_arrow("events", rows)
             if self._counts is not None:
                 self._counts.touched(rows)
-        return SinkResult(inserted=len(fresh), duplicates=len(events) - len(fresh))
+        return SinkResult(inserted=rows.num_rows, duplicates=received - rows.num_rows)
 
     async def finish_minutes(self) -> None:
         """Writes the finished per-minute viewer counts of closed minutes (see

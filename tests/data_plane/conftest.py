@@ -59,6 +59,9 @@ def data_settings(control: ControlPlane, **overrides: Any) -> DataPlaneSettings:
         "api_port": 0,
         "ingest_max_wait_ms": 50,
         "viewer_idle_timeout_s": 60,
+        # Decoding workers are spawned processes (about a second each); the tests that
+        # are about them ask for them, and the end-to-end tests run the default.
+        "ingest_decode_workers": 0,
     }
     values.update(overrides)
     return DataPlaneSettings(**values)

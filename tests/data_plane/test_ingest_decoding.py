@@ -33,7 +33,7 @@ def test_good_batches_decode_and_bad_ones_are_dead_lettered_with_the_reason() ->
             message(no_payload.SerializeToString(), offset=5),
         ]
     )
-    assert [e.event_id for e in decoded.events] == [e.event_id for e in good.events]
+    assert decoded.rows.column("event_id").to_pylist() == [e.event_id for e in good.events]
     errors = [dict(d.headers)["error"].decode() for d in decoded.dead_letters]
     assert len(errors) == 4
     assert errors[0].startswith("not an EventBatch")

@@ -5,19 +5,24 @@ who. Bad input is refused with a clear status and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from tidecast.common.v1 import common_pb2
 
 from data_plane.ingress.validation import Rejection
+from data_plane.serve import ALL_ROLES, running_data_plane
+from data_plane.warehouse.base import Warehouse
 from edge_sidecar.ingress_client import IngressClient, frame_request
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
 from tests.control_plane.conftest import ControlPlane
-from tests.data_plane.conftest import Stack
+from tests.data_plane.conftest import Stack, data_settings
 from tests.data_plane.factory import event, node_health, now_ms, viewer
 
 pytestmark = pytest.mark.asyncio
@@ -228,3 +233,51 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_is_
         assert dead[0].header("tenant_id") == tenant.encode()
     finally:
         await dead_reader.close()
+
+
+async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
+    control: ControlPlane, chdb_warehouse: Warehouse
+) -> None:
+    settings = data_settings(control, ingest_decode_workers=1)
+    tenant, stream = await tenant_with_stream(control)
+    node = await control.enroll()
+    async with running_data_plane(settings, ALL_ROLES, warehouse=chdb_warehouse) as plane:
+        assert plane.consumer is not None
+        await plane.consumer.ready.wait()
+        stack = Stack(
+            control,
+            plane,
+            settings,
+            grpc.aio.insecure_channel(f"127.0.0.1:{plane.ingress_port}"),
+            httpx.AsyncClient(),
+        )
+        try:
+            sent = 0
+            for round_ in range(4):
+                events = [
+                    viewer(
+                        "viewer_progress",
+                        f"r{round_}-{i}",
+                        tenant_id=tenant,
+                        stream_id=stream,
+                        node_id=node.id,
+                        bytes_sent=i,
+                    )
+                    for i in range(200)
+                ]
+                assert (await stack.publish(node, events)).accepted == len(events)
+                sent += len(events)
+                if round_ == 1:
+                    pids = plane.consumer.decoder.worker_pids()
+                    assert len(pids) == 1
+                    os.kill(pids[0], signal.SIGKILL)
+            await stack.wait_stored(tenant, sent, timeout_s=30)
+            # Every id once: the retry after the worker's death decoded the same batch.
+            total = await chdb_warehouse.query(
+                "SELECT count() FROM events FINAL WHERE tenant_id = {t:String}", {"t": tenant}
+            )
+            assert total.scalar() == sent
+            assert plane.consumer.decoder.worker_pids() not in ([], pids)
+        finally:
+            await stack.api.aclose()
+            await stack.channel.close(grace=None)
