@@ -36,6 +36,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
+        if value.tzinfo is UTC:  # asyncpg's timestamptz: nothing to convert
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
