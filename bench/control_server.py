@@ -3,18 +3,17 @@
     python bench/control_server.py --database-url URL --http-port P --grpc-port Q --token-file F
 
 Migrates the database, creates a platform admin and token, writes the token to
---token-file, and serves like `tidecast control serve` until SIGTERM.
+--token-file, and serves like `tidecast control serve` (on uvloop) until SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from control_plane.serve import bootstrap_admin, serve
+from control_plane.serve import bootstrap_admin, run_on_uvloop, serve
 from control_plane.settings import ControlPlaneSettings
 
 
@@ -38,4 +37,4 @@ if __name__ == "__main__":
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("--token-file", required=True)
-    asyncio.run(main(parser.parse_args()))
+    run_on_uvloop(main(parser.parse_args()))

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/rest_list_streams.py [--backend sqlite|postgres|both]
 
-The control plane runs in its own process (one uvicorn worker, as `tidecast up` runs it);
-the load comes from wrk (Debian package `wrk`) with keep-alive connections.
+The control plane runs in its own process (one uvicorn worker on uvloop, as `tidecast
+control serve` runs it); the load comes from wrk (Debian package `wrk`) with keep-alive
+connections.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ class ControlPlaneSettings(BaseSettings):
     #: Writes in this process clear the cache at once; with several control-plane
     #: replicas this bounds how long another replica may answer from stale data.
     hot_cache_ttl_s: float = Field(default=30.0, ge=0)
+    #: PostgreSQL connections kept for direct reads (the busiest list pages), beside the
+    #: engine's pool.
+    direct_read_connections: int = Field(default=4, gt=0)
     #: An API token's last-used time is written at most this often.
     token_touch_interval_s: float = Field(default=60.0, ge=0)
 

@@ -445,14 +445,14 @@ def control_serve(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Serve REST and gRPC with settings from CONTROL_PLANE_* variables."""
-    from control_plane.serve import serve
+    from control_plane.serve import run_on_uvloop, serve
     from control_plane.settings import ControlPlaneSettings
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = ControlPlaneSettings()
-    asyncio.run(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
+    run_on_uvloop(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
 
 
 @control_app.command("migrate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is UTC:  # asyncpg's timestamptz: nothing to convert
+            return value
+        return _as_utc(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            return _utc_from_sqlite_text
+        return super().result_processor(dialect, coltype)
+
+
+def _utc_from_sqlite_text(value: Any) -> datetime | None:
+    # SQLite holds these as zone-less ISO text ("2026-12-04 13:45:06.123456", written by
+    # process_bind_param in UTC). One parse with the zone appended is 5x cheaper than
+    # SQLAlchemy's parse followed by `replace(tzinfo=UTC)`, which list pages do 100 times.
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")
+    return None if value is None else _as_utc(value)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:

@@ -3,6 +3,10 @@
 Every dependency is `async def`, even the trivial ones: FastAPI runs plain `def`
 dependencies on a worker thread, and a thread hop per dependency per request cost more
 than everything else a list request does.
+
+The caller is resolved without the request's session: API tokens and users are
+answered from the hot-path cache, and only a miss opens a session (of its own), so
+reads that need no session - the stream list - never create one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_plane.auth.principal import Principal
 from control_plane.auth.service import AuthService
+from control_plane.db.lazy_session import LazySession
 from control_plane.errors import AuthenticationError
 from control_plane.hot_cache import HotPathCache
 from control_plane.settings import ControlPlaneSettings
@@ -50,12 +55,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def get_principal(
-    request: Request, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
-) -> Principal:
-    principal = await AuthService(session, settings, cache).authenticate(bearer_token(request))
-    request.state.principal = principal
-    return principal
+async def authenticate(request: Request) -> Principal:
+    """The caller of `request`; for endpoints that take no dependencies (see
+    `streams.api.list_streams`)."""
+    state = request.app.state
+    session = LazySession(state.session_factory)
+    try:
+        auth = AuthService(session.as_session(), state.settings, state.hot_cache)
+        return await auth.authenticate(bearer_token(request))
+    finally:
+        await session.close()
+
+
+async def get_principal(request: Request) -> Principal:
+    return await authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -67,12 +80,13 @@ class PageParams:
     cursor: str | None
 
 
-async def page_params(
-    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=64, description="next_cursor of the previous page")
-    ] = None,
-) -> PageParams:
+PageLimit = Annotated[int, Query(ge=1, le=200, description="Items per page")]
+PageCursor = Annotated[
+    str | None, Query(max_length=64, description="next_cursor of the previous page")
+]
+
+
+async def page_params(limit: PageLimit = 50, cursor: PageCursor = None) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
 

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from functools import partial
+
+from fastapi import APIRouter, Request, Response, status
 
 from control_plane.auth.principal import Scope
-from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
-from control_plane.http.pagination import make_page
+from control_plane.http.deps import (
+    HotCacheDep,
+    PageCursor,
+    PageLimit,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    authenticate,
+)
 from control_plane.http.schemas import Page
+from control_plane.settings import ControlPlaneSettings
+from control_plane.streams.listing import StreamListing
 from control_plane.streams.models import Stream
+from control_plane.streams.page_body import stream_page_body
 from control_plane.streams.schemas import (
     PlaybackTokenCreate,
     PlaybackTokenPublic,
@@ -16,6 +28,7 @@ from control_plane.streams.schemas import (
     StreamWithKeyPublic,
 )
 from control_plane.streams.service import StreamChanges, StreamService, StreamWithKey
+from control_plane.streams.urls import playback_url
 from control_plane.tenants.service import TenantService
 
 router = APIRouter(tags=["streams"])
@@ -80,20 +93,19 @@ async def create_stream(
     operation_id="list_streams",
 )
 async def list_streams(
-    tenant_id: str,
-    principal: PrincipalDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    cache: HotCacheDep,
-    page: PageDep,
+    tenant_id: str, request: Request, limit: PageLimit = 50, cursor: PageCursor = None
 ) -> Response:
+    # The busiest read of the API, so it takes no dependencies (FastAPI spends ~40 us
+    # solving each one per request), runs on a direct reader instead of a session, and
+    # turns rows straight into JSON; the declared response model documents the shape.
+    principal = await authenticate(request)
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings, cache)
-    rows = await service.list(tenant_id, after=page.cursor, limit=page.limit + 1)
-    result = make_page(rows, page.limit, lambda s: stream_public(service, s))
-    # Already validated by construction: serialize once instead of letting FastAPI
-    # validate the page again (the busiest read of the API).
-    return Response(result.model_dump_json(), media_type="application/json")
+    state = request.app.state
+    listing: StreamListing = state.stream_listing
+    settings: ControlPlaneSettings = state.settings
+    rows = await listing.tenant_page(tenant_id, after=cursor, limit=limit + 1)
+    body = stream_page_body(rows, limit, partial(playback_url, settings.public_playback_url))
+    return Response(body, media_type="application/json")
 
 
 @router.get(

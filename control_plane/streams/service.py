@@ -23,6 +23,7 @@ from control_plane.streams.decisions import (
 )
 from control_plane.streams.models import Stream
 from control_plane.streams.repository import StreamRepository
+from control_plane.streams.urls import ingest_url, playback_url
 
 STREAM_KEY_PREFIX = "sk"
 
@@ -151,10 +152,10 @@ class StreamService:
         )
 
     def ingest_url(self, stream_key: str) -> str:
-        return f"{self._settings.public_rtmp_url.rstrip('/')}/{stream_key}"
+        return ingest_url(self._settings.public_rtmp_url, stream_key)
 
     def playback_url(self, playback_id: str) -> str:
-        return f"{self._settings.public_playback_url.rstrip('/')}/hls/{playback_id}/index.m3u8"
+        return playback_url(self._settings.public_playback_url, playback_id)
 
     # -- decisions for edges ----------------------------------------------------------
 
