@@ -1,6 +1,6 @@
-"""The two places where the edge reaches inside aiortc 1.16 / aioice 0.13 (pinned).
+"""The places where the edge reaches inside aiortc 1.16 / aioice 0.13 (pinned).
 
-Both are per-connection: nothing global is patched, so other peer connections in the same
+All are per-connection: nothing global is patched, so other peer connections in the same
 process (test clients, say) behave as stock aiortc.
 
 * Host candidates. aioice gathers on every interface address except 127.0.0.1 and offers
@@ -13,46 +13,59 @@ process (test clients, say) behave as stock aiortc.
   `put` is the receiver's RTP handler, a coroutine on the loop). The decoder thread then
   waits idle until the receiver stops and sends its end marker, which passes through.
 
-* Shared H.264 packetization. aiortc packetizes H.264 (STAP-A/FU-A) per sender;
-  `install_h264_packer` gives a sender a packer that asks a shared cache first, so each
-  frame is split and fragmented once per stream, not once per viewer. The fragmentation is
-  aiortc's own (`H264Encoder._packetize`).
-* Opus senders. aiortc creates an `OpusEncoder` for every audio sender, and that
-  constructor allocates a libopus encoder context even when the sender is only ever given
-  packets. `install_opus_packer` gives a sender a packer instead, so the one Opus encoder
-  of a stream is the shared transcoder's. (Its H.264 and VP8 encoders create their codec
-  context on first encode only, which a packet-fed sender never reaches.)
+* Packetization. The fan-out packetizes each frame once per stream with aiortc's own
+  STAP-A/FU-A (`H264Encoder._packetize`) and VP8 payload descriptor code
+  (`Vp8Encoder._packetize`), so viewers get exactly what aiortc would have sent.
+* The send path of WHEP viewers. aiortc's `RTCRtpSender._run_rtp` costs about 25 us of
+  CPU per packet (an `RtpPacket` object, header extensions, clock reads and four awaited
+  coroutine layers per packet, one coroutine per viewer waking per frame); at 280 packets/s
+  per 2.5 Mbit/s viewer that caps an edge near 100 viewers per core and makes every
+  viewer's sender run in the same loop iteration. `bind_sender` lets aiortc negotiate and
+  start the sender as usual (its RTCP loop keeps sending sender reports and handling
+  receiver reports, NACK and PLI), and when aiortc starts it (DTLS connected) hands the
+  edge an `SrtpLink`: the negotiated payload types, SSRCs and header extension ids, the
+  transport's libsrtp session, and the selected ICE pair's datagram socket. The edge then
+  writes RTP itself (`rtp_output.RtpOutput`); the sender's track never yields a frame, so
+  aiortc's RTP loop stays idle and never creates an encoder. The sender-report counters
+  (name-mangled attributes of the sender) are set from the edge's counts, and NACKs reach
+  the edge's history instead of aiortc's, which stays empty.
 
 tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
-either seam.
+any of them.
 """
 
 from __future__ import annotations
 
-import fractions
 import queue
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from av.packet import Packet
-from av.stream import Stream
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+
+from media_plane.protocols.webrtc.rtp_output import SrtpLink
+from media_plane.protocols.webrtc.rtp_packets import (
+    EXTENSION_ABS_SEND_TIME,
+    EXTENSION_MID,
+    RtpParameters,
+)
 
 __all__ = [
     "EncodedFrameCallback",
-    "H264Payloads",
     "MarkerJitterBuffer",
     "active_ssrc",
+    "bind_sender",
     "h264_payloads",
-    "install_h264_packer",
-    "install_opus_packer",
     "offer_host_addresses",
     "replace_keyframe_handler",
     "request_keyframe",
     "sender_encoder",
     "tap_receiver",
+    "vp8_payloads",
 ]
 
 #: (codec name, frame data, RTP timestamp mapped to start at 0, in the codec's clock rate)
@@ -168,32 +181,9 @@ def active_ssrc(receiver: RTCRtpReceiver) -> int | None:
     return int(sources[0].source) if sources else None
 
 
-_OPUS_TIME_BASE = fractions.Fraction(1, 48_000)
-
-
-class _OpusPacker:
-    """What `RTCRtpSender` needs of an encoder when it is only given Opus packets."""
-
-    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
-        pts = packet.pts or 0
-        return [bytes(packet)], int(pts * packet.time_base / _OPUS_TIME_BASE)
-
-    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise TypeError("this sender takes encoded Opus packets only")
-
-
-def install_opus_packer(sender: RTCRtpSender) -> None:
-    """Make an audio sender pack the Opus packets it is given without owning an encoder."""
-    setattr(sender, "_RTCRtpSender__encoder", _OpusPacker())  # noqa: B010
-
-
 def sender_encoder(sender: RTCRtpSender) -> Any:
     """The encoder object aiortc holds for `sender` (for tests and stats)."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
-
-
-#: RTP payloads for one H.264 access unit (Annex B), as aiortc's sender would make them.
-H264Payloads = Callable[["Packet[Stream]"], list[bytes]]
 
 
 def h264_payloads(nal_units: list[bytes]) -> list[bytes]:
@@ -201,21 +191,88 @@ def h264_payloads(nal_units: list[bytes]) -> list[bytes]:
     return list(H264Encoder._packetize(nal_units))
 
 
-_VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
+def vp8_payloads(frame: bytes, picture_id: int) -> list[bytes]:
+    """aiortc's VP8 payload descriptors and fragmentation of one frame (RFC 7741)."""
+    return list(Vp8Encoder._packetize(frame, picture_id))
 
 
-class _H264Packer:
-    def __init__(self, payloads: H264Payloads) -> None:
-        self._payloads = payloads
-
-    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
-        pts = packet.pts or 0
-        return self._payloads(packet), int(pts * packet.time_base / _VIDEO_TIME_BASE)
-
-    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise TypeError("this sender takes encoded H.264 packets only")
+_SENDER_REPORT_FIELDS = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+)
 
 
-def install_h264_packer(sender: RTCRtpSender, payloads: H264Payloads) -> None:
-    """Make a video sender take its RTP payloads from `payloads` (a shared cache)."""
-    setattr(sender, "_RTCRtpSender__encoder", _H264Packer(payloads))  # noqa: B010
+def rtp_parameters(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpParameters:
+    """What the edge needs to write `sender`'s RTP, from its negotiated parameters."""
+    codec = parameters.codecs[0]
+    if codec.payloadType is None:
+        raise ValueError("the sender's codec has no payload type")
+    rtx = next(
+        (
+            c.payloadType
+            for c in parameters.codecs
+            if is_rtx(c) and c.parameters.get("apt") == codec.payloadType
+        ),
+        None,
+    )
+    extensions = {e.uri: e.id for e in parameters.headerExtensions}
+    return RtpParameters(
+        ssrc=sender._ssrc,
+        payload_type=codec.payloadType,
+        rtx_ssrc=sender._rtx_ssrc,
+        rtx_payload_type=rtx,
+        mid=parameters.muxId,
+        mid_extension=extensions.get(EXTENSION_MID),
+        abs_send_time_extension=extensions.get(EXTENSION_ABS_SEND_TIME),
+    )
+
+
+def srtp_link(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> SrtpLink:
+    """The edge's way to `sender`'s viewer; its DTLS transport must be connected."""
+    dtls = sender.transport
+    session = dtls._tx_srtp
+    pair = dtls.transport._connection._nominated.get(1)
+    if session is None or pair is None:
+        raise ConnectionError("the sender's transport is not connected")
+    datagrams = pair.protocol.transport
+    address = pair.remote_addr
+
+    def write(data: bytes) -> None:
+        datagrams.sendto(data, address)
+
+    def is_open() -> bool:
+        return bool(dtls.state == "connected") and not datagrams.is_closing()
+
+    def report(ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
+        values = (ntp, rtp_timestamp, packets, octets)
+        for name, value in zip(_SENDER_REPORT_FIELDS, values, strict=True):
+            setattr(sender, name, value)
+
+    return SrtpLink(rtp_parameters(sender, parameters), session.protect, write, is_open, report)
+
+
+def bind_sender(
+    sender: RTCRtpSender,
+    on_connected: Callable[[SrtpLink], None],
+    on_nack: Callable[[int], None],
+) -> None:
+    """Have the edge write `sender`'s RTP: `on_connected` gets the `SrtpLink` when aiortc
+    starts the sender (DTLS is up), `on_nack` every sequence number a NACK reports lost.
+
+    Call before the connection is established; give the sender a track that yields
+    nothing (`rtp_output.PassthroughTrack`)."""
+    start = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await start(parameters)
+        on_connected(srtp_link(sender, parameters))
+
+    async def retransmit(sequence_number: int) -> None:
+        on_nack(sequence_number)
+
+    # Per instance, like the keyframe handler: the peer connection looks both up on the
+    # sender when it starts it and when RTCP arrives.
+    setattr(sender, "send", send)  # noqa: B010
+    setattr(sender, "_retransmit", retransmit)  # noqa: B010

@@ -46,8 +46,7 @@ from media_plane.engine.live_stream import AlreadyLiveError, LiveStream, StreamR
 from media_plane.media import Codec
 from media_plane.protocols.webrtc._aiortc_seams import (
     active_ssrc,
-    install_h264_packer,
-    install_opus_packer,
+    bind_sender,
     offer_host_addresses,
     replace_keyframe_handler,
     request_keyframe,
@@ -313,18 +312,16 @@ class WebRtcSessions:
         viewer = fanout.add_viewer(video=want_video, audio=want_audio)
         session.viewer = viewer
         try:
-            for track in (viewer.video, viewer.audio):
-                if track is None:
+            for output in (viewer.video, viewer.audio):
+                if output is None:
                     continue
-                transceiver = pc.addTransceiver(track, direction="sendonly")
-                codec = video.codec if track.kind == "video" and video else Codec.OPUS
-                transceiver.setCodecPreferences(capabilities(track.kind, codec))
-                if track.kind == "video":
+                transceiver = pc.addTransceiver(output.track, direction="sendonly")
+                codec = video.codec if output.kind == "video" and video else Codec.OPUS
+                transceiver.setCodecPreferences(capabilities(output.kind, codec))
+                # aiortc negotiates, runs RTCP and DTLS; the edge writes the RTP.
+                bind_sender(transceiver.sender, output.attach, output.retransmit)
+                if output.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
-                    if codec is Codec.H264:
-                        install_h264_packer(transceiver.sender, fanout.payloads)
-                else:
-                    install_opus_packer(transceiver.sender)
             answer = await self._answer(pc, text)
         except BaseException:
             fanout.remove_viewer(viewer)

@@ -7,13 +7,11 @@ import inspect
 import aioice.ice
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcrtpsender import RTCRtpSender as SenderClass
 
-from media_plane.protocols.webrtc._aiortc_seams import (
-    install_opus_packer,
-    offer_host_addresses,
-    sender_encoder,
-)
+from media_plane.protocols.webrtc._aiortc_seams import offer_host_addresses
 
 
 @pytest.mark.asyncio(loop_scope="function")
@@ -28,11 +26,19 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
         sender: RTCRtpSender = transceiver.sender
         assert hasattr(sender, "_RTCRtpSender__encoder")
         assert "_send_keyframe" in vars(SenderClass)
-        # The sender creates an encoder only when it has none, which is what lets a packer
-        # stand in for aiortc's OpusEncoder.
-        assert "if self.__encoder is None" in inspect.getsource(SenderClass._next_encoded_frame)
-        install_opus_packer(sender)
-        assert getattr(sender_encoder(sender), "codec", None) is None
+        # bind_sender: the edge writes RTP, aiortc's RTCP loop reports the edge's counts
+        # and hands NACKs to the edge.
+        for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+            assert hasattr(sender, f"_RTCRtpSender__{name}")
+        assert isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int)
+        assert "self._retransmit(seq)" in inspect.getsource(SenderClass._handle_rtcp_packet)
+        assert "sender.send(" in inspect.getsource(RTCPeerConnection)
+        # A track that ends makes aiortc's RTP loop exit quietly.
+        assert "MediaStreamError" in inspect.getsource(SenderClass._run_rtp)
+        dtls = sender.transport
+        assert hasattr(dtls, "_tx_srtp")
+        assert hasattr(dtls.transport._connection, "_nominated")
+        assert "_packetize" in vars(Vp8Encoder) and "_packetize" in vars(H264Encoder)
         connection = transceiver.sender.transport.transport.iceGatherer._connection
         assert isinstance(connection, aioice.ice.Connection)
         offer_host_addresses(pc, ["127.0.0.1"])
