@@ -6,9 +6,11 @@ Less noise-sensitive than bench/webrtc_fanout.py: no ffmpeg, no RTMP, no HTTP, n
 transcode, no second process. The edge's `WebRtcSessions` and `StreamFanout` run as in the
 engine; a feeder pushes a pre-encoded 720p30 H.264 file's packets into the stream at 30 fps
 (times `--speed`); the viewers are aiortc peer connections in the same process that
-complete ICE and DTLS and then count datagrams on their UDP socket without SRTP or RTP
-handling (`count_datagrams`), so almost all the CPU the process spends is the edge's.
-For each N: CPU of the process (% of one core), RTP packets delivered per second, the
+complete ICE and DTLS and then stop reading their socket (`--receive drop`, the default:
+the kernel drops the datagrams, so the CPU the process spends is the edge's) or count
+datagrams and marker bits without SRTP or RTP handling (`--receive count`, for frames
+received). For each N: CPU of the process (% of one core), RTP packets sent per second
+(the senders' own counts, as RTCP sender reports carry them), the
 marginal CPU per packet against N=0 (in microseconds) and the packets one core would send
 at that cost, and the event-loop lag p99 (10 ms sleeps, overshoot).
 
@@ -94,7 +96,7 @@ async def lag_sampler(samples: list[float]) -> None:
 
 
 async def connect_viewers(
-    sessions: WebRtcSessions, n: int
+    sessions: WebRtcSessions, n: int, drop: bool
 ) -> tuple[list[Any], list[DatagramCount]]:
     from aiortc import RTCSessionDescription
 
@@ -113,7 +115,26 @@ async def connect_viewers(
     async with asyncio.timeout(180):
         while any(pc.connectionState != "connected" for pc in pcs):
             await asyncio.sleep(0.05)
+    if drop:
+        # The viewers stop reading: the kernel drops what reaches their full socket
+        # buffers, so the process's CPU is the edge's alone (the sender's syscall is the
+        # same whether the datagram is queued or dropped). Consent checks go unanswered,
+        # which ends the sessions only after about 30 s.
+        for pc in pcs:
+            dtls = pc.getTransceivers()[0].receiver.transport
+            dtls.transport._connection._nominated[1].protocol.transport.pause_reading()
+        return pcs, []
     return pcs, [count_datagrams(pc) for pc in pcs]
+
+
+async def packets_sent(sessions: WebRtcSessions) -> int:
+    """RTP packets the edge's senders report (what RTCP sender reports carry)."""
+    total = 0
+    for session in list(sessions._sessions.values()):
+        for sender in session.pc.getSenders():
+            stats = await sender.getStats()
+            total += sum(s.packetsSent for s in stats.values() if s.type == "outbound-rtp")
+    return total
 
 
 async def measure(
@@ -133,21 +154,21 @@ async def measure(
     ]
     pcs: list[Any] = []
     try:
-        pcs, counts = await connect_viewers(sessions, n)
+        pcs, counts = await connect_viewers(sessions, n, args.receive == "drop")
         await asyncio.sleep(args.warmup)
         samples.clear()
-        packets = [c.rtp for c in counts]
         frames = [c.frames for c in counts]
+        sent = await packets_sent(sessions)
         cpu, began = time.process_time(), time.monotonic()
         await asyncio.sleep(args.seconds)
         elapsed = time.monotonic() - began
         cpu_pct = (time.process_time() - cpu) / elapsed * 100
-        delivered = sum(c.rtp for c in counts) - sum(packets)
+        sent = await packets_sent(sessions) - sent
         got = [c.frames - f for c, f in zip(counts, frames, strict=True)]
         return {
             "viewers": n,
             "cpu_pct": cpu_pct,
-            "packets_per_s": delivered / elapsed,
+            "packets_per_s": sent / elapsed,
             "lag_p99_ms": percentile(samples, 99) * 1000,
             "frames_min": min(got) / (FPS * args.speed * elapsed) if got else 1.0,
         }
@@ -215,6 +236,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--speed", type=float, default=1.0, help="times real time")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--receive",
+        choices=["drop", "count"],
+        default="drop",
+        help="drop: viewers stop reading after connecting (CPU is the edge's alone); "
+        "count: they count datagrams and marker bits (frames received)",
+    )
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}")
     asyncio.run(run(args))

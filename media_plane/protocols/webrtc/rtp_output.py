@@ -37,7 +37,7 @@ from media_plane.protocols.webrtc.rtp_packets import (
     RtpParameters,
     abs_send_time,
     ntp_time,
-    rtp_packet,
+    rtp_header,
     rtx_payload,
 )
 
@@ -71,10 +71,9 @@ class SrtpLink:
     """Where one negotiated sender's RTP goes once its DTLS transport is connected."""
 
     parameters: RtpParameters
-    #: SRTP-protect one RTP packet (the sender's transport's libsrtp session).
-    protect: Callable[[bytes], bytes]
-    #: Write one datagram to the viewer (the selected ICE pair's socket).
-    write: Callable[[bytes], None]
+    #: SRTP-protect one RTP packet, given as header and payload, with the sender's
+    #: transport's libsrtp session, and write it to the selected ICE pair's socket.
+    send: Callable[[bytes, bytes], None]
     #: False once the DTLS transport has closed (the peer went away).
     is_open: Callable[[], bool]
     #: (NTP time, RTP timestamp, packets, payload octets) after each frame, for the
@@ -176,16 +175,13 @@ class RtpOutput:
         frame, rtp_time = self._pending.popleft()
         parameters = link.parameters
         payload_type, ssrc = parameters.payload_type, parameters.ssrc
-        protect, write = link.protect, link.write
+        send = link.send
         timestamp = (self._timestamp_origin + rtp_time) & 0xFFFFFFFF
         block = extensions.block(abs_send_time(ntp))
         first = sequence = self._sequence
         last = len(frame.payloads) - 1
         for index, payload in enumerate(frame.payloads):
-            packet = rtp_packet(
-                payload_type, index == last, sequence, timestamp, ssrc, block, payload
-            )
-            write(protect(packet))
+            send(rtp_header(payload_type, index == last, sequence, timestamp, ssrc, block), payload)
             sequence = (sequence + 1) & 0xFFFF
         self._sequence = sequence
         self._history.append((first, timestamp, frame))
@@ -211,27 +207,26 @@ class RtpOutput:
             marker = offset == len(frame.payloads) - 1
             block = extensions.block(abs_send_time(ntp_time(time.time())))
             if parameters.rtx_payload_type is not None:
-                packet = rtp_packet(
+                header = rtp_header(
                     parameters.rtx_payload_type,
                     marker,
                     self._rtx_sequence,
                     timestamp,
                     parameters.rtx_ssrc,
                     block,
-                    rtx_payload(sequence_number, payload),
                 )
+                payload = rtx_payload(sequence_number, payload)
                 self._rtx_sequence = (self._rtx_sequence + 1) & 0xFFFF
             else:
-                packet = rtp_packet(
+                header = rtp_header(
                     parameters.payload_type,
                     marker,
                     sequence_number,
                     timestamp,
                     parameters.ssrc,
                     block,
-                    payload,
                 )
-            link.write(link.protect(packet))
+            link.send(header, payload)
             self.retransmitted += 1
             return
 

@@ -19,6 +19,7 @@ __all__ = [
     "RtpParameters",
     "abs_send_time",
     "ntp_time",
+    "rtp_header",
     "rtp_packet",
     "rtx_payload",
 ]
@@ -99,6 +100,22 @@ class HeaderExtensions:
         return self._prefix + send_time.to_bytes(3, "big") + self._suffix
 
 
+def rtp_header(
+    payload_type: int,
+    marker: bool,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    extensions: bytes,
+) -> bytes:
+    """An RTP header; `extensions` is a `HeaderExtensions.block` (or empty)."""
+    first = _VERSION | _EXTENSION_BIT if extensions else _VERSION
+    fixed = _FIXED_HEADER.pack(
+        first, (0x80 if marker else 0) | payload_type, sequence_number, timestamp, ssrc
+    )
+    return fixed + extensions
+
+
 def rtp_packet(
     payload_type: int,
     marker: bool,
@@ -108,12 +125,8 @@ def rtp_packet(
     extensions: bytes,
     payload: bytes,
 ) -> bytes:
-    """One RTP packet; `extensions` is a `HeaderExtensions.block` (or empty)."""
-    first = _VERSION | _EXTENSION_BIT if extensions else _VERSION
-    header = _FIXED_HEADER.pack(
-        first, (0x80 if marker else 0) | payload_type, sequence_number, timestamp, ssrc
-    )
-    return header + extensions + payload
+    """One RTP packet: `rtp_header` then the payload."""
+    return rtp_header(payload_type, marker, sequence_number, timestamp, ssrc, extensions) + payload
 
 
 def rtx_payload(original_sequence_number: int, payload: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import aioice.ice
+import pylibsrtp
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
@@ -37,6 +38,10 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
         assert "MediaStreamError" in inspect.getsource(SenderClass._run_rtp)
         dtls = sender.transport
         assert hasattr(dtls, "_tx_srtp")
+        # srtp_sender calls libsrtp on the pylibsrtp session's own buffer.
+        session = pylibsrtp.Session()
+        assert {"_srtp", "_cdata", "_buffer"} <= set(vars(session))
+        assert hasattr(pylibsrtp, "ffi") and hasattr(pylibsrtp.lib, "srtp_protect")  # type: ignore[attr-defined]
         assert hasattr(dtls.transport._connection, "_nominated")
         assert "_packetize" in vars(Vp8Encoder) and "_packetize" in vars(H264Encoder)
         connection = transceiver.sender.transport.transport.iceGatherer._connection

@@ -62,8 +62,7 @@ class FakeLink:
     def link(self) -> SrtpLink:
         return SrtpLink(
             self.parameters,
-            lambda data: data,
-            self.written.append,
+            lambda header, payload: self.written.append(header + payload),
             lambda: self.open,
             lambda *values: self.reports.append(values),
         )
@@ -338,3 +337,35 @@ async def test_srtp_round_trip_into_a_real_aiortc_receiver() -> None:
         output.close()
         await edge.close()
         await viewer.close()
+
+
+def test_srtp_sender_protects_exactly_as_pylibsrtp_does() -> None:
+    import os
+
+    from pylibsrtp import Policy, Session
+
+    from media_plane.protocols.webrtc._aiortc_seams import srtp_sender
+
+    key = os.urandom(30)
+
+    def session(direction: int) -> Session:
+        return Session(
+            Policy(key=key, ssrc_type=direction, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
+        )
+
+    ours, theirs, receiver = (
+        session(Policy.SSRC_ANY_OUTBOUND),
+        session(Policy.SSRC_ANY_OUTBOUND),
+        session(Policy.SSRC_ANY_INBOUND),
+    )
+    written: list[bytes] = []
+    send = srtp_sender(ours, written.append)
+    block = HeaderExtensions(PARAMETERS).block(0x123456)
+    for sequence in range(3):
+        payload = os.urandom(1100)
+        packet = rtp_packet(102, sequence == 2, sequence, 9000, PARAMETERS.ssrc, block, payload)
+        send(packet[:20], packet[20:])
+        assert written[-1] == theirs.protect(packet)
+        assert receiver.unprotect(written[-1]) == packet
+    with pytest.raises(ValueError):
+        send(b"\x80" * 12, bytes(1500))
