@@ -242,7 +242,7 @@ class EdgeProcess:
 
 
 @contextlib.contextmanager
-def edge_process() -> Iterator[EdgeProcess]:
+def edge_process(*extra: str) -> Iterator[EdgeProcess]:
     ports = free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -254,6 +254,7 @@ def edge_process() -> Iterator[EdgeProcess]:
             str(ports[1]),
             "--webrtc-port",
             str(ports[2]),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
