@@ -31,6 +31,15 @@ process (test clients, say) behave as stock aiortc.
   (name-mangled attributes of the sender) are set from the edge's counts, and NACKs reach
   the edge's history instead of aiortc's, which stays empty.
 
+* Memory per viewer. Each `RTCPeerConnection` generates its own certificate and key
+  (about 18 KB of OpenSSL memory and an EC key generation) and each DTLS transport its own
+  `SSL_CTX` (about 26 KB), all alike. `use_identity` gives a peer connection the edge's
+  `DtlsIdentity`: one certificate for every session (as browsers do per origin), renewed
+  daily (aiortc's are valid for 30 days), whose SSL context is made once. And the
+  receiver aiortc creates for every sendonly transceiver never receives a packet, yet
+  holds a receive-side bandwidth estimator (a 1000-bucket rate counter, about 97 KB) and
+  a 512-slot jitter buffer; `idle_receiver` drops them.
+
 tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
 any of them.
 """
@@ -38,6 +47,7 @@ any of them.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,7 +57,9 @@ from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from OpenSSL import SSL
 
 from media_plane.protocols.webrtc.rtp_output import SrtpLink
 from media_plane.protocols.webrtc.rtp_packets import (
@@ -57,17 +69,20 @@ from media_plane.protocols.webrtc.rtp_packets import (
 )
 
 __all__ = [
+    "DtlsIdentity",
     "EncodedFrameCallback",
     "MarkerJitterBuffer",
     "active_ssrc",
     "bind_sender",
     "h264_payloads",
+    "idle_receiver",
     "offer_host_addresses",
     "replace_keyframe_handler",
     "request_keyframe",
     "sender_encoder",
     "srtp_sender",
     "tap_receiver",
+    "use_identity",
     "vp8_payloads",
 ]
 
@@ -317,3 +332,60 @@ def bind_sender(
     # sender when it starts it and when RTCP arrives.
     setattr(sender, "send", send)  # noqa: B010
     setattr(sender, "_retransmit", retransmit)  # noqa: B010
+
+
+#: A shared certificate is replaced after this long (aiortc's are valid for 30 days).
+_IDENTITY_LIFETIME_S = 24 * 3600.0
+
+
+class _SharedCertificate(RTCCertificate):
+    """An `RTCCertificate` whose SSL context is built once: every DTLS transport of the
+    edge offers the same SRTP profiles, and an OpenSSL context is made to be shared by
+    many connections (aiortc builds one per transport)."""
+
+    def __init__(self, key: Any, cert: Any) -> None:
+        super().__init__(key, cert)
+        self._contexts: dict[bytes, SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[Any]) -> SSL.Context:
+        profiles = b":".join(p.openssl_profile for p in srtp_profiles)
+        context = self._contexts.get(profiles)
+        if context is None:
+            context = self._contexts[profiles] = super()._create_ssl_context(srtp_profiles)
+        return context
+
+
+class DtlsIdentity:
+    """The edge's DTLS certificate, shared by its peer connections and renewed daily
+    (a connection keeps the certificate it started with)."""
+
+    def __init__(
+        self,
+        lifetime_s: float = _IDENTITY_LIFETIME_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lifetime_s = lifetime_s
+        self._clock = clock
+        self._certificate: _SharedCertificate | None = None
+        self._made_at = 0.0
+
+    def certificate(self) -> RTCCertificate:
+        now = self._clock()
+        if self._certificate is None or now - self._made_at >= self._lifetime_s:
+            self._certificate = _SharedCertificate.generateCertificate()
+            self._made_at = now
+        return self._certificate
+
+
+def use_identity(pc: RTCPeerConnection, identity: DtlsIdentity) -> None:
+    """Make `pc` use the edge's shared certificate (call before adding transceivers:
+    each DTLS transport takes the connection's certificates when it is created)."""
+    setattr(pc, "_RTCPeerConnection__certificates", [identity.certificate()])  # noqa: B010
+
+
+def idle_receiver(receiver: RTCRtpReceiver) -> None:
+    """Drop what the receiver of a sendonly transceiver holds for receiving: it is never
+    registered with the transport, so it never gets a packet."""
+    setattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)  # noqa: B010
+    setattr(receiver, "_RTCRtpReceiver__nack_generator", None)  # noqa: B010
+    setattr(receiver, "_RTCRtpReceiver__jitter_buffer", JitterBuffer(capacity=1))  # noqa: B010

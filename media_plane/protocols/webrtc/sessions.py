@@ -45,12 +45,15 @@ from media_plane.engine.hooks import (
 from media_plane.engine.live_stream import AlreadyLiveError, LiveStream, StreamRegistry
 from media_plane.media import Codec
 from media_plane.protocols.webrtc._aiortc_seams import (
+    DtlsIdentity,
     active_ssrc,
     bind_sender,
+    idle_receiver,
     offer_host_addresses,
     replace_keyframe_handler,
     request_keyframe,
     tap_receiver,
+    use_identity,
 )
 from media_plane.protocols.webrtc.errors import (
     IceRestartError,
@@ -137,6 +140,7 @@ class WebRtcSessions:
         #: Stopped transcoder threads, joined on `stop()` (they exit within one frame).
         self._retired_transcoders: list[OpusTranscoder] = []
         self._bytes_out_ended = 0
+        self._identity = DtlsIdentity()
         registry.on_start(self._stream_started)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -320,6 +324,7 @@ class WebRtcSessions:
                 transceiver.setCodecPreferences(capabilities(output.kind, codec))
                 # aiortc negotiates, runs RTCP and DTLS; the edge writes the RTP.
                 bind_sender(transceiver.sender, output.attach, output.retransmit)
+                idle_receiver(transceiver.receiver)
                 if output.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
             answer = await self._answer(pc, text)
@@ -418,7 +423,9 @@ class WebRtcSessions:
         # An explicit empty server list: aiortc's default is a public Google STUN server,
         # which an edge must not depend on (and cannot reach in tests).
         servers = [RTCIceServer(urls=url) for url in self.options.ice_servers]
-        return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        use_identity(pc, self._identity)
+        return pc
 
     def _publish_transceivers(
         self, pc: RTCPeerConnection, summary: OfferSummary

@@ -22,6 +22,9 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         receiver: RTCRtpReceiver = transceiver.receiver
         assert hasattr(receiver, "_RTCRtpReceiver__decoder_queue")
+        for name in ("remote_bitrate_estimator", "nack_generator"):
+            assert hasattr(receiver, f"_RTCRtpReceiver__{name}")
+        assert hasattr(pc, "_RTCPeerConnection__certificates")
         assert hasattr(receiver, "_RTCRtpReceiver__jitter_buffer")
         assert hasattr(receiver, "_send_rtcp_pli")
         sender: RTCRtpSender = transceiver.sender
@@ -90,3 +93,34 @@ def test_marker_jitter_buffer_makes_no_frame_of_padding() -> None:
     # The next frame is not held back by the padding before it.
     frame = buffer.add(_rtp(3, 6000, True, b"next"))[1]
     assert frame is not None and frame.data == b"next"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_peer_connections_share_the_edge_certificate_and_its_ssl_context() -> None:
+    from aiortc.rtcdtlstransport import SRTP_PROFILES
+
+    from media_plane.protocols.webrtc._aiortc_seams import DtlsIdentity, use_identity
+
+    now = [0.0]
+    identity = DtlsIdentity(lifetime_s=100.0, clock=lambda: now[0])
+    pcs = [RTCPeerConnection() for _ in range(2)]
+    try:
+        for pc in pcs:
+            use_identity(pc, identity)
+            pc.addTransceiver("video", direction="sendonly")
+            await pc.setLocalDescription(await pc.createOffer())
+        fingerprints = [
+            line
+            for pc in pcs
+            for line in pc.localDescription.sdp.splitlines()
+            if line.startswith("a=fingerprint:sha-256")
+        ]
+        assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+        certificate = identity.certificate()
+        context = certificate._create_ssl_context(SRTP_PROFILES)
+        assert certificate._create_ssl_context(SRTP_PROFILES) is context
+        now[0] = 100.0  # a day later: a new certificate for new connections
+        assert identity.certificate() is not certificate
+    finally:
+        for pc in pcs:
+            await pc.close()
