@@ -323,7 +323,13 @@ def bind_sender(
 
     async def send(parameters: RTCRtpSendParameters) -> None:
         await start(parameters)
-        on_connected(srtp_link(sender, parameters))
+        try:
+            link = srtp_link(sender, parameters)
+        except ConnectionError:
+            # Closed between DTLS completing and now: the session is ending anyway, and an
+            # exception here would surface inside aiortc's connect task.
+            return
+        on_connected(link)
 
     async def retransmit(sequence_number: int) -> None:
         on_nack(sequence_number)

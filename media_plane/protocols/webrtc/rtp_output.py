@@ -47,9 +47,11 @@ logger = logging.getLogger(__name__)
 
 #: CPU one scheduler turn may take before it lets the event loop run (loop lag budget).
 _SLICE_S = 0.002
-#: Frames remembered per output for NACKs (about 1 s of video; the payloads are the
-#: stream's, shared with every viewer, so an entry costs one tuple).
-_HISTORY_FRAMES = 32
+#: Video frames remembered per output for NACKs: about 0.5 s at 30 fps, longer than a
+#: NACK's round trip. The payloads are the stream's, shared with every viewer, so an
+#: entry costs a tuple and two ints (about 140 bytes). Audio keeps none: aiortc offers no
+#: NACK feedback for Opus, so no viewer asks.
+_HISTORY_FRAMES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,9 @@ class RtpOutput:
         self._sequence = random.getrandbits(16) % 32768
         self._rtx_sequence = random.getrandbits(16) % 32768
         self._timestamp_origin = random.getrandbits(32)
-        self._history: deque[tuple[int, int, RtpFrame]] = deque(maxlen=_HISTORY_FRAMES)
+        self._history: deque[tuple[int, int, RtpFrame]] = deque(
+            maxlen=_HISTORY_FRAMES if kind == "video" else 0
+        )
         self._skipping = False
         #: True while the output is in its scheduler's ready queue.
         self.scheduled = False
