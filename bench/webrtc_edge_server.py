@@ -23,6 +23,11 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+# This checkout's engine, not whichever one the environment has installed (editable
+# installs of another work tree would otherwise win).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._measure import percentile
 from media_plane.edge_engine import (
     EngineEvent,
     EngineSettings,
@@ -31,10 +36,6 @@ from media_plane.edge_engine import (
     PublishDecision,
     PublishGrant,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._measure import percentile
 
 
 class AllowAll:

@@ -14,8 +14,8 @@ received). For each N: CPU of the process (% of one core), RTP packets sent per 
 marginal CPU per packet against N=0 (in microseconds) and the packets one core would send
 at that cost, and the event-loop lag p99 (10 ms sleeps, overshoot).
 
-Runs against whatever `media_plane` is first on the import path, so the same script
-measures two checkouts: PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/...
+Runs the `media_plane` of the checkout it is in (not an installed one), so copying it
+into another work tree measures that tree's code with the same harness.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -32,8 +31,7 @@ from typing import Any
 
 import av
 
-if "PYTHONPATH" not in os.environ:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._measure import median, percentile
 from bench._webrtc import DatagramCount, count_datagrams, loopback_peer, make_h264_source
