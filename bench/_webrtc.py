@@ -163,6 +163,42 @@ def count_without_decoding(pc: RTCPeerConnection, video_payload_types: set[int])
     return counted
 
 
+@dataclass
+class DatagramCount:
+    """RTP packets, bytes and video frames (marker bits) seen on a viewer's UDP socket."""
+
+    video_payload_types: set[int] | None = None
+    rtp: int = 0
+    bytes: int = 0
+    frames: int = 0
+
+
+def count_datagrams(pc: RTCPeerConnection, video_types: set[int] | None = None) -> DatagramCount:
+    """Count the SRTP packets reaching a connected peer connection and drop them before
+    aiortc sees them: no SRTP unprotect, no RTP parsing, no coroutine per packet. The RTP
+    header is in the clear under SRTP, so the marker bit and payload type can be read.
+    STUN (consent freshness), DTLS and SRTCP still go to aioice and aiortc. Reaches into
+    aioice's selected candidate pair: a load generator only, never edge code."""
+    counted = DatagramCount(video_types)
+    dtls = pc.getTransceivers()[0].receiver.transport
+    pair = dtls.transport._connection._nominated[1]
+    protocol = pair.protocol
+    original = protocol.datagram_received
+
+    def received(data: bytes, addr: tuple[str, int]) -> None:
+        # RFC 7983: 128-191 is RTP/RTCP; RTCP packet types are 192-223 (RFC 5761).
+        if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+            counted.rtp += 1
+            counted.bytes += len(data)
+            if data[1] & 0x80 and (video_types is None or (data[1] & 0x7F) in video_types):
+                counted.frames += 1
+            return
+        original(data, addr)
+
+    setattr(protocol, "datagram_received", received)  # noqa: B010
+    return counted
+
+
 def video_payload_types(answer_sdp: str) -> set[int]:
     types: set[int] = set()
     in_video = False
@@ -206,7 +242,7 @@ class EdgeProcess:
 
 
 @contextlib.contextmanager
-def edge_process() -> Iterator[EdgeProcess]:
+def edge_process(*extra: str) -> Iterator[EdgeProcess]:
     ports = free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [
@@ -218,6 +254,7 @@ def edge_process() -> Iterator[EdgeProcess]:
             str(ports[1]),
             "--webrtc-port",
             str(ports[2]),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -295,9 +332,11 @@ async def owned_tasks() -> AsyncIterator[Callable[[Any], asyncio.Task[Any]]]:
 
 __all__ = [
     "Counted",
+    "DatagramCount",
     "DecodedFrames",
     "EdgeProcess",
     "StampedVideo",
+    "count_datagrams",
     "count_without_decoding",
     "decode_into",
     "edge_process",

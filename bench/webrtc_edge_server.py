@@ -6,6 +6,9 @@ hooks that allow every key (playback id = key), ICE on loopback. Serves until SI
 Prints `ready <time>` once listening. An event-loop lag sampler runs beside the engine
 (a 10 ms sleep, the overshoot recorded); SIGUSR1 starts a measurement window and SIGUSR2
 prints one JSON line with the window's loop lag percentiles and WebRTC session counts.
+With `--trace-memory` (tracemalloc on from the start: memory figures only, CPU figures are
+not valid) each report also lists the allocation sites that grew most since the previous
+report, by line and by file.
 """
 
 from __future__ import annotations
@@ -16,8 +19,15 @@ import json
 import signal
 import sys
 import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
+# This checkout's engine, not whichever one the environment has installed (editable
+# installs of another work tree would otherwise win).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._measure import percentile
 from media_plane.edge_engine import (
     EngineEvent,
     EngineSettings,
@@ -26,10 +36,6 @@ from media_plane.edge_engine import (
     PublishDecision,
     PublishGrant,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._measure import percentile
 
 
 class AllowAll:
@@ -75,12 +81,29 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
+    previous: list[tracemalloc.Snapshot] = []
+
+    def memory() -> dict[str, Any]:
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        result: dict[str, Any] = {"traced_bytes": tracemalloc.get_traced_memory()[0]}
+        if previous:
+            for key in ("lineno", "filename"):
+                grown = snapshot.compare_to(previous[-1], key)[:25]
+                result[f"grown_by_{key}"] = [
+                    [str(stat.traceback[0]), stat.size_diff, stat.count_diff] for stat in grown
+                ]
+        previous[:] = [snapshot]
+        return result
+
     def report() -> None:
         samples = lag.samples
         stats = engine.webrtc.stats() if engine.webrtc else None
         print(
             json.dumps(
                 {
+                    **(memory() if args.trace_memory else {}),
                     "loop_lag_p50_ms": round(percentile(samples, 50) * 1000, 2),
                     "loop_lag_p99_ms": round(percentile(samples, 99) * 1000, 2),
                     "loop_lag_max_ms": round(max(samples, default=0.0) * 1000, 2),
@@ -109,4 +132,8 @@ if __name__ == "__main__":
     parser.add_argument("--rtmp-port", type=int, required=True)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--webrtc-port", type=int, required=True)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--trace-memory", action="store_true")
+    arguments = parser.parse_args()
+    if arguments.trace_memory:
+        tracemalloc.start(1)
+    asyncio.run(main(arguments))

@@ -4,9 +4,11 @@
 
 The edge runs in its own process (bench/webrtc_edge_server.py); ffmpeg replays a
 pre-encoded 720p30 H.264 + AAC file over RTMP with `-c copy`. The viewers are aiortc peer
-connections in `--clients` load-generator processes that do not decode: after SRTP, a
-sink counts packets and video frames (RTP marker bits) and drops them (no jitter buffer,
-no depacketization). For each N, measured over a steady window once every viewer has
+connections in `--clients` load-generator processes that complete ICE and DTLS with
+aiortc and then never decode, depacketize or even SRTP-unprotect: a counter on the UDP
+socket (`count_datagrams`) counts RTP packets and video frames (marker bits of the
+video payload types, readable in the clear SRTP header) and drops them; STUN consent
+checks and RTCP still reach aiortc. For each N, measured over a steady window once every viewer has
 received media: the edge process's CPU (% of one core) and RSS against the same window
 with the publisher and no viewers, the edge's event-loop lag (10 ms sleeps, overshoot
 p99), and the fraction of the source's frames (30 fps) each viewer received.
@@ -33,8 +35,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._webrtc import (
-    Counted,
     EdgeProcess,
+    count_datagrams,
     count_without_decoding,
     edge_process,
     loopback_peer,
@@ -54,7 +56,7 @@ async def client(base: str, viewers: int, warmup: float, seconds: float) -> None
     from aiortc import RTCSessionDescription
 
     pcs = []
-    counters: list[Counted] = []
+    types: list[set[int]] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         try:
             for _ in range(viewers):
@@ -68,21 +70,28 @@ async def client(base: str, viewers: int, warmup: float, seconds: float) -> None
                     headers={"Content-Type": "application/sdp"},
                 )
                 response.raise_for_status()
-                counters.append(count_without_decoding(pc, video_payload_types(response.text)))
+                types.append(video_payload_types(response.text))
+                # Until the datagram counter below takes over, nothing reaches aiortc's
+                # receivers (no jitter buffer, no decoder).
+                count_without_decoding(pc, types[-1])
                 await pc.setRemoteDescription(
                     RTCSessionDescription(sdp=response.text, type="answer")
                 )
                 pcs.append(pc)
+            async with asyncio.timeout(120):
+                while any(pc.connectionState != "connected" for pc in pcs):
+                    await asyncio.sleep(0.1)
+            counters = [count_datagrams(pc, t) for pc, t in zip(pcs, types, strict=True)]
             async with asyncio.timeout(60):
-                while any(c.video_frames == 0 for c in counters):
+                while any(c.frames == 0 for c in counters):
                     await asyncio.sleep(0.1)
             print("connected", flush=True)
             await asyncio.sleep(warmup)
-            start = [c.video_frames for c in counters]
+            start = [c.frames for c in counters]
             began = time.monotonic()
             await asyncio.sleep(seconds)
             elapsed = time.monotonic() - began
-            frames = [c.video_frames - s for c, s in zip(counters, start, strict=True)]
+            frames = [c.frames - s for c, s in zip(counters, start, strict=True)]
             print(json.dumps({"frames": frames, "elapsed": elapsed}), flush=True)
         finally:
             await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
@@ -170,11 +179,20 @@ def measure(edge: EdgeProcess, viewers: int, args: argparse.Namespace) -> dict[s
     }
 
 
+def print_memory(report: dict[str, Any], viewers: int) -> None:
+    """The allocation sites that grew most since the previous window, per viewer."""
+    for key in ("grown_by_filename", "grown_by_lineno"):
+        print(f"    tracemalloc, {key.removeprefix('grown_by_')} (bytes and blocks per viewer):")
+        for where, size, count in report.get(key, [])[:20]:
+            print(f"      {size / viewers:9.0f} B {count / viewers:7.1f}  {where}")
+
+
 def drive(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "source.flv"
         make_h264_source(source, seconds=30, size="1280x720", rate=FPS, bitrate="2500k")
-        with edge_process() as edge, rtmp_replay(source, f"{edge.rtmp_base}/{KEY}"):
+        extra = ("--trace-memory",) if args.trace_memory else ()
+        with edge_process(*extra) as edge, rtmp_replay(source, f"{edge.rtmp_base}/{KEY}"):
             time.sleep(4.0)
             base_cpu, base_rss, base_lag = window(edge, args.seconds - 1)
             print(
@@ -200,6 +218,8 @@ def drive(args: argparse.Namespace) -> None:
                     f"{row['client_cpu_pct']:.0f}%",
                     flush=True,
                 )
+                if args.trace_memory:
+                    print_memory(row["lag"], n)
                 time.sleep(2.0)
     largest = rows[-1]
     print(
@@ -236,6 +256,11 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, nargs="+", default=[1, 10, 50, 100])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="tracemalloc in the edge: where each viewer's memory goes (CPU figures invalid)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--client-viewers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client-warmup", type=float, help=argparse.SUPPRESS)

@@ -1,6 +1,6 @@
-"""The two places where the edge reaches inside aiortc 1.16 / aioice 0.13 (pinned).
+"""The places where the edge reaches inside aiortc 1.16 / aioice 0.13 (pinned).
 
-Both are per-connection: nothing global is patched, so other peer connections in the same
+All are per-connection: nothing global is patched, so other peer connections in the same
 process (test clients, say) behave as stock aiortc.
 
 * Host candidates. aioice gathers on every interface address except 127.0.0.1 and offers
@@ -13,46 +13,77 @@ process (test clients, say) behave as stock aiortc.
   `put` is the receiver's RTP handler, a coroutine on the loop). The decoder thread then
   waits idle until the receiver stops and sends its end marker, which passes through.
 
-* Shared H.264 packetization. aiortc packetizes H.264 (STAP-A/FU-A) per sender;
-  `install_h264_packer` gives a sender a packer that asks a shared cache first, so each
-  frame is split and fragmented once per stream, not once per viewer. The fragmentation is
-  aiortc's own (`H264Encoder._packetize`).
-* Opus senders. aiortc creates an `OpusEncoder` for every audio sender, and that
-  constructor allocates a libopus encoder context even when the sender is only ever given
-  packets. `install_opus_packer` gives a sender a packer instead, so the one Opus encoder
-  of a stream is the shared transcoder's. (Its H.264 and VP8 encoders create their codec
-  context on first encode only, which a packet-fed sender never reaches.)
+* Packetization. The fan-out packetizes each frame once per stream with aiortc's own
+  STAP-A/FU-A (`H264Encoder._packetize`) and VP8 payload descriptor code
+  (`Vp8Encoder._packetize`), so viewers get exactly what aiortc would have sent.
+* The send path of WHEP viewers. aiortc's `RTCRtpSender._run_rtp` costs about 25 us of
+  CPU per packet (an `RtpPacket` object, header extensions, clock reads and four awaited
+  coroutine layers per packet, one coroutine per viewer waking per frame); at 280 packets/s
+  per 2.5 Mbit/s viewer that caps an edge near 100 viewers per core and makes every
+  viewer's sender run in the same loop iteration. `bind_sender` lets aiortc negotiate and
+  start the sender as usual (its RTCP loop keeps sending sender reports and handling
+  receiver reports, NACK and PLI), and when aiortc starts it (DTLS connected) hands the
+  edge an `SrtpLink`: the negotiated payload types, SSRCs and header extension ids, the
+  transport's libsrtp session (called directly: `srtp_sender`), and the selected ICE
+  pair's datagram socket. The edge then
+  writes RTP itself (`rtp_output.RtpOutput`); the sender's track never yields a frame, so
+  aiortc's RTP loop stays idle and never creates an encoder. The sender-report counters
+  (name-mangled attributes of the sender) are set from the edge's counts, and NACKs reach
+  the edge's history instead of aiortc's, which stays empty.
+
+* Memory per viewer. Each `RTCPeerConnection` generates its own certificate and key
+  (about 18 KB of OpenSSL memory and an EC key generation) and each DTLS transport its own
+  `SSL_CTX` (about 26 KB), all alike. `use_identity` gives a peer connection the edge's
+  `DtlsIdentity`: one certificate for every session (as browsers do per origin), renewed
+  daily (aiortc's are valid for 30 days), whose SSL context is made once. And the
+  receiver aiortc creates for every sendonly transceiver never receives a packet, yet
+  holds a receive-side bandwidth estimator (a 1000-bucket rate counter, about 97 KB) and
+  a 512-slot jitter buffer; `idle_receiver` drops them.
 
 tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
-either seam.
+any of them.
 """
 
 from __future__ import annotations
 
-import fractions
 import queue
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from av.packet import Packet
-from av.stream import Stream
+from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from OpenSSL import SSL
+
+from media_plane.protocols.webrtc.rtp_output import SrtpLink
+from media_plane.protocols.webrtc.rtp_packets import (
+    EXTENSION_ABS_SEND_TIME,
+    EXTENSION_MID,
+    RtpParameters,
+)
 
 __all__ = [
+    "DtlsIdentity",
     "EncodedFrameCallback",
-    "H264Payloads",
     "MarkerJitterBuffer",
     "active_ssrc",
+    "bind_sender",
     "h264_payloads",
-    "install_h264_packer",
-    "install_opus_packer",
+    "idle_receiver",
     "offer_host_addresses",
     "replace_keyframe_handler",
     "request_keyframe",
     "sender_encoder",
+    "srtp_sender",
     "tap_receiver",
+    "use_identity",
+    "vp8_payloads",
 ]
 
 #: (codec name, frame data, RTP timestamp mapped to start at 0, in the codec's clock rate)
@@ -168,32 +199,9 @@ def active_ssrc(receiver: RTCRtpReceiver) -> int | None:
     return int(sources[0].source) if sources else None
 
 
-_OPUS_TIME_BASE = fractions.Fraction(1, 48_000)
-
-
-class _OpusPacker:
-    """What `RTCRtpSender` needs of an encoder when it is only given Opus packets."""
-
-    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
-        pts = packet.pts or 0
-        return [bytes(packet)], int(pts * packet.time_base / _OPUS_TIME_BASE)
-
-    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise TypeError("this sender takes encoded Opus packets only")
-
-
-def install_opus_packer(sender: RTCRtpSender) -> None:
-    """Make an audio sender pack the Opus packets it is given without owning an encoder."""
-    setattr(sender, "_RTCRtpSender__encoder", _OpusPacker())  # noqa: B010
-
-
 def sender_encoder(sender: RTCRtpSender) -> Any:
     """The encoder object aiortc holds for `sender` (for tests and stats)."""
     return getattr(sender, "_RTCRtpSender__encoder", None)
-
-
-#: RTP payloads for one H.264 access unit (Annex B), as aiortc's sender would make them.
-H264Payloads = Callable[["Packet[Stream]"], list[bytes]]
 
 
 def h264_payloads(nal_units: list[bytes]) -> list[bytes]:
@@ -201,21 +209,189 @@ def h264_payloads(nal_units: list[bytes]) -> list[bytes]:
     return list(H264Encoder._packetize(nal_units))
 
 
-_VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
+def vp8_payloads(frame: bytes, picture_id: int) -> list[bytes]:
+    """aiortc's VP8 payload descriptors and fragmentation of one frame (RFC 7741)."""
+    return list(Vp8Encoder._packetize(frame, picture_id))
 
 
-class _H264Packer:
-    def __init__(self, payloads: H264Payloads) -> None:
-        self._payloads = payloads
-
-    def pack(self, packet: Packet[Stream]) -> tuple[list[bytes], int]:
-        pts = packet.pts or 0
-        return self._payloads(packet), int(pts * packet.time_base / _VIDEO_TIME_BASE)
-
-    def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise TypeError("this sender takes encoded H.264 packets only")
+#: What aiortc's RTCP loop puts in each sender report (name-mangled attributes).
+_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+_PACKET_COUNT = "_RTCRtpSender__packet_count"
+_OCTET_COUNT = "_RTCRtpSender__octet_count"
 
 
-def install_h264_packer(sender: RTCRtpSender, payloads: H264Payloads) -> None:
-    """Make a video sender take its RTP payloads from `payloads` (a shared cache)."""
-    setattr(sender, "_RTCRtpSender__encoder", _H264Packer(payloads))  # noqa: B010
+def rtp_parameters(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> RtpParameters:
+    """What the edge needs to write `sender`'s RTP, from its negotiated parameters."""
+    codec = parameters.codecs[0]
+    if codec.payloadType is None:
+        raise ValueError("the sender's codec has no payload type")
+    rtx = next(
+        (
+            c.payloadType
+            for c in parameters.codecs
+            if is_rtx(c) and c.parameters.get("apt") == codec.payloadType
+        ),
+        None,
+    )
+    extensions = {e.uri: e.id for e in parameters.headerExtensions}
+    return RtpParameters(
+        ssrc=sender._ssrc,
+        payload_type=codec.payloadType,
+        rtx_ssrc=sender._rtx_ssrc,
+        rtx_payload_type=rtx,
+        mid=parameters.muxId,
+        mid_extension=extensions.get(EXTENSION_MID),
+        abs_send_time_extension=extensions.get(EXTENSION_ABS_SEND_TIME),
+    )
+
+
+def srtp_sender(session: Any, write: Callable[[bytes], None]) -> Callable[[bytes, bytes], None]:
+    """Protect (header + payload) with a pylibsrtp `Session` and `write` the result.
+
+    `Session.protect` spends about 2.5 us per packet in Python around a 1 us libsrtp call
+    (a type check, a new `int *` per packet, a copy in and one out), more than the rest
+    of the edge's per-packet work; this calls libsrtp on the session's own scratch
+    buffer with one reused length cell, and copies header and payload in without joining
+    them first. Safe because everything that uses the session runs on the event loop
+    thread and returns before the buffer is used again."""
+    ffi, lib = getattr(pylibsrtp, "ffi"), getattr(pylibsrtp, "lib")  # noqa: B009
+    srtp = session._srtp[0]
+    scratch, buffer = session._cdata, session._buffer
+    capacity = len(scratch) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+    length = ffi.new("int *")
+    protect = lib.srtp_protect
+
+    def send(header: bytes, payload: bytes, _session: Any = session) -> None:
+        # `_session` keeps the libsrtp context (freed with the Session) alive.
+        split = len(header)
+        end = split + len(payload)
+        if end > capacity:
+            raise ValueError(f"an RTP packet of {end} bytes is too long for SRTP")
+        buffer[0:split] = header
+        buffer[split:end] = payload
+        length[0] = end
+        status = protect(srtp, scratch, length)
+        if status:
+            raise ConnectionError(f"SRTP protect failed (libsrtp status {status})")
+        write(buffer[0 : length[0]])
+
+    return send
+
+
+def srtp_link(sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> SrtpLink:
+    """The edge's way to `sender`'s viewer; its DTLS transport must be connected."""
+    dtls = sender.transport
+    session = dtls._tx_srtp
+    pair = dtls.transport._connection._nominated.get(1)
+    if session is None or pair is None:
+        raise ConnectionError("the sender's transport is not connected")
+    datagrams = pair.protocol.transport
+    address = pair.remote_addr
+
+    def write(data: bytes) -> None:
+        datagrams.sendto(data, address)
+
+    def is_open() -> bool:
+        return bool(dtls.state == "connected") and not datagrams.is_closing()
+
+    attributes = vars(sender)
+
+    def report(ntp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
+        # Once per frame: plain dict stores, what `setattr` would do, without its cost.
+        attributes[_NTP_TIMESTAMP] = ntp
+        attributes[_RTP_TIMESTAMP] = rtp_timestamp
+        attributes[_PACKET_COUNT] = packets
+        attributes[_OCTET_COUNT] = octets
+
+    return SrtpLink(
+        rtp_parameters(sender, parameters), srtp_sender(session, write), is_open, report
+    )
+
+
+def bind_sender(
+    sender: RTCRtpSender,
+    on_connected: Callable[[SrtpLink], None],
+    on_nack: Callable[[int], None],
+) -> None:
+    """Have the edge write `sender`'s RTP: `on_connected` gets the `SrtpLink` when aiortc
+    starts the sender (DTLS is up), `on_nack` every sequence number a NACK reports lost.
+
+    Call before the connection is established; give the sender a track that yields
+    nothing (`rtp_output.PassthroughTrack`)."""
+    start = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await start(parameters)
+        try:
+            link = srtp_link(sender, parameters)
+        except ConnectionError:
+            # Closed between DTLS completing and now: the session is ending anyway, and an
+            # exception here would surface inside aiortc's connect task.
+            return
+        on_connected(link)
+
+    async def retransmit(sequence_number: int) -> None:
+        on_nack(sequence_number)
+
+    # Per instance, like the keyframe handler: the peer connection looks both up on the
+    # sender when it starts it and when RTCP arrives.
+    setattr(sender, "send", send)  # noqa: B010
+    setattr(sender, "_retransmit", retransmit)  # noqa: B010
+
+
+#: A shared certificate is replaced after this long (aiortc's are valid for 30 days).
+_IDENTITY_LIFETIME_S = 24 * 3600.0
+
+
+class _SharedCertificate(RTCCertificate):
+    """An `RTCCertificate` whose SSL context is built once: every DTLS transport of the
+    edge offers the same SRTP profiles, and an OpenSSL context is made to be shared by
+    many connections (aiortc builds one per transport)."""
+
+    def __init__(self, key: Any, cert: Any) -> None:
+        super().__init__(key, cert)
+        self._contexts: dict[bytes, SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[Any]) -> SSL.Context:
+        profiles = b":".join(p.openssl_profile for p in srtp_profiles)
+        context = self._contexts.get(profiles)
+        if context is None:
+            context = self._contexts[profiles] = super()._create_ssl_context(srtp_profiles)
+        return context
+
+
+class DtlsIdentity:
+    """The edge's DTLS certificate, shared by its peer connections and renewed daily
+    (a connection keeps the certificate it started with)."""
+
+    def __init__(
+        self,
+        lifetime_s: float = _IDENTITY_LIFETIME_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lifetime_s = lifetime_s
+        self._clock = clock
+        self._certificate: _SharedCertificate | None = None
+        self._made_at = 0.0
+
+    def certificate(self) -> RTCCertificate:
+        now = self._clock()
+        if self._certificate is None or now - self._made_at >= self._lifetime_s:
+            self._certificate = _SharedCertificate.generateCertificate()
+            self._made_at = now
+        return self._certificate
+
+
+def use_identity(pc: RTCPeerConnection, identity: DtlsIdentity) -> None:
+    """Make `pc` use the edge's shared certificate (call before adding transceivers:
+    each DTLS transport takes the connection's certificates when it is created)."""
+    setattr(pc, "_RTCPeerConnection__certificates", [identity.certificate()])  # noqa: B010
+
+
+def idle_receiver(receiver: RTCRtpReceiver) -> None:
+    """Drop what the receiver of a sendonly transceiver holds for receiving: it is never
+    registered with the transport, so it never gets a packet."""
+    setattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)  # noqa: B010
+    setattr(receiver, "_RTCRtpReceiver__nack_generator", None)  # noqa: B010
+    setattr(receiver, "_RTCRtpReceiver__jitter_buffer", JitterBuffer(capacity=1))  # noqa: B010

@@ -1,10 +1,10 @@
 """One live stream delivered to its WebRTC viewers without encoding anything per viewer.
 
-`StreamFanout` is the `StreamReader` of one stream. It turns each engine packet into one
-`av.Packet` in the form aiortc's senders packetize (Annex B H.264 with parameter sets on
-keyframes, VP8 as is, Opus) and hands that same object to every viewer's `EncodedTrack`:
-aiortc's `RTCRtpSender` packs packets it is given instead of encoding frames, so per-viewer
-work is RTP packetization and SRTP only. AAC audio (RTMP publishers) goes through one
+`StreamFanout` is the `StreamReader` of one stream. It packetizes each frame once for all
+viewers (H.264 STAP-A/FU-A from Annex B with parameter sets on keyframes, VP8 payload
+descriptors, Opus as is) into an `RtpFrame` and offers that same object to every viewer's
+`RtpOutput`; the stream's `SendScheduler` writes them (per viewer: a 12-byte header, SRTP
+and a `sendto` per packet, see `rtp_output`). AAC audio (RTMP publishers) goes through one
 `OpusTranscoder` per stream, started with the first viewer.
 
 A viewer that joins gets the current GOP at once, from its keyframe, with timestamps
@@ -16,93 +16,36 @@ falls behind (its queue is full) skips to the next keyframe.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
-
-import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av.stream import Stream
 
 from media_plane.media import TIMEBASE_HZ, AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
-from media_plane.protocols.webrtc._aiortc_seams import h264_payloads
+from media_plane.protocols.webrtc._aiortc_seams import h264_payloads, vp8_payloads
 from media_plane.protocols.webrtc.h264 import AvccToAnnexB, H264FormatError, split_annexb
 from media_plane.protocols.webrtc.opus_transcoder import OPUS_CLOCK, OpusTranscoder
+from media_plane.protocols.webrtc.rtp_output import RtpFrame, RtpOutput, SendScheduler
 
-__all__ = ["EncodedTrack", "FanoutStats", "StreamFanout", "Viewer"]
+__all__ = ["FanoutStats", "StreamFanout", "Viewer"]
 
 logger = logging.getLogger(__name__)
 
-#: The packets handed to aiortc senders (not tied to any demuxer stream).
-_Packet: TypeAlias = "av.Packet[Stream]"
-_VIDEO_TIME_BASE = fractions.Fraction(1, TIMEBASE_HZ)
-_AUDIO_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK)
-#: Frames queued per viewer track before it is considered behind (about 4 s at 30 fps).
-_TRACK_QUEUE_LIMIT = 120
-#: Packets whose RTP payloads are remembered (3 s of 30 fps video, about 1 MB at
-#: 2.5 Mbit/s per stream): a viewer further behind than that packetizes for itself.
-_PAYLOAD_CACHE_PACKETS = 90
+#: Frames queued per viewer output before it is considered behind (about 4 s at 30 fps).
+_QUEUE_LIMIT = 120
 #: The GOP cache gives up on GOPs longer than this (a publisher without keyframes).
 _GOP_LIMIT_FRAMES = 600
 _GOP_LIMIT_BYTES = 16 * 1024 * 1024
 
 
-class EncodedTrack(MediaStreamTrack):
-    """A track whose `recv()` yields already-encoded packets for one viewer's sender."""
-
-    def __init__(self, kind: str, limit: int = _TRACK_QUEUE_LIMIT) -> None:
-        super().__init__()
-        self.kind = kind
-        self._limit = limit
-        self._queue: asyncio.Queue[_Packet | None] = asyncio.Queue()
-        self._skipping = False
-        self.packets = 0
-        self.bytes = 0
-        self.skipped = 0
-
-    async def recv(self) -> _Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
-            self.stop()
-            raise MediaStreamError
-        self.packets += 1
-        self.bytes += packet.size
-        return packet
-
-    def offer(self, packet: _Packet, keyframe: bool) -> None:
-        if self.readyState != "live":
-            return
-        if self._skipping and not keyframe:
-            self.skipped += 1
-            return
-        if self._queue.qsize() >= self._limit:
-            # The sender is not keeping up: drop what is queued and resume at a keyframe,
-            # so the viewer's decoder never gets a frame whose reference it lacks.
-            self.skipped += self._queue.qsize() + 1
-            self._queue = asyncio.Queue()
-            self._skipping = self.kind == "video"
-            if self._skipping:
-                return
-        self._skipping = False
-        self._queue.put_nowait(packet)
-
-    def finish(self) -> None:
-        """No more packets: the sender's loop ends after what is queued."""
-        self._queue.put_nowait(None)
-
-
 @dataclass(slots=True)
 class Viewer:
-    video: EncodedTrack | None
-    audio: EncodedTrack | None
+    video: RtpOutput | None
+    audio: RtpOutput | None
 
     @property
     def bytes_sent(self) -> int:
-        return sum(t.bytes for t in (self.video, self.audio) if t is not None)
+        return sum(o.bytes for o in (self.video, self.audio) if o is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,34 +53,6 @@ class FanoutStats:
     viewers: int
     video_encoders: int
     audio_transcoders: int
-
-
-class SharedPayloads:
-    """Each video packet's RTP payloads, computed by the first sender that packs it.
-
-    Keyed by packet identity: every viewer is given the same `av.Packet` object, so the
-    first sender to reach a frame packetizes it and the others reuse the result. The entry
-    holds the packet itself, so an id is never reused while its entry lives.
-    """
-
-    def __init__(self, limit: int = _PAYLOAD_CACHE_PACKETS) -> None:
-        self._limit = limit
-        self._entries: dict[int, tuple[_Packet, list[bytes]]] = {}
-        self.computed = 0
-        self.reused = 0
-
-    def __call__(self, packet: _Packet) -> list[bytes]:
-        entry = self._entries.get(id(packet))
-        if entry is not None and entry[0] is packet:
-            self.reused += 1
-            return entry[1]
-        payloads = h264_payloads(split_annexb(bytes(packet)))
-        self.computed += 1
-        if len(self._entries) >= self._limit:
-            # Dicts keep insertion order: the oldest entry goes first.
-            del self._entries[next(iter(self._entries))]
-        self._entries[id(packet)] = (packet, payloads)
-        return payloads
 
 
 class StreamFanout:
@@ -156,13 +71,19 @@ class StreamFanout:
         self.video: VideoTrack | None = None
         self.audio: AudioTrack | None = None
         self._annexb: AvccToAnnexB | None = None
-        self._gop: list[_Packet] = []
+        #: The current GOP: each frame with its 90 kHz timestamp.
+        self._gop: list[tuple[RtpFrame, int]] = []
         self._gop_bytes = 0
         self._viewers: list[Viewer] = []
         self._transcoder: OpusTranscoder | None = None
-        self.payloads = SharedPayloads()
+        self._scheduler = SendScheduler(loop)
+        # RFC 7741 4.2: a 15-bit picture id, counting frames from a random start.
+        self._picture_id = random.getrandbits(15)
         self.ended = False
         self.transcoders_started = 0
+        #: Video frames received, and packetized (once each, whatever the viewers).
+        self.frames_in = 0
+        self.frames_packetized = 0
 
     # -- StreamReader ---------------------------------------------------------------------
 
@@ -193,10 +114,11 @@ class StreamFanout:
 
     def on_end(self) -> None:
         self.ended = True
+        self._scheduler.close()
         for viewer in self._viewers:
-            for track in (viewer.video, viewer.audio):
-                if track is not None:
-                    track.finish()
+            for output in (viewer.video, viewer.audio):
+                if output is not None:
+                    output.close()
         self._viewers.clear()
         self._gop.clear()
         self._stop_transcoder()
@@ -207,17 +129,20 @@ class StreamFanout:
         # The video queue has room for the cached GOP on top of the usual margin, so a
         # long GOP does not overflow it before the sender has started.
         viewer = Viewer(
-            EncodedTrack("video", _TRACK_QUEUE_LIMIT + len(self._gop))
+            RtpOutput("video", self._scheduler, _QUEUE_LIMIT + len(self._gop))
             if video and self.video is not None
             else None,
-            EncodedTrack("audio") if audio and self.audio is not None else None,
+            RtpOutput("audio", self._scheduler, _QUEUE_LIMIT)
+            if audio and self.audio is not None
+            else None,
         )
         if viewer.video is not None:
             if self._gop:
-                newest = self._gop[-1].pts or 0
+                # Squeezed to one tick apart, ending at the newest frame's timestamp.
+                newest = self._gop[-1][1]
                 count = len(self._gop)
-                for index, cached in enumerate(self._gop):
-                    viewer.video.offer(_retimed(cached, newest - (count - 1 - index)), index == 0)
+                for index, (frame, _) in enumerate(self._gop):
+                    viewer.video.offer(frame, newest - (count - 1 - index))
             elif self._on_keyframe_wanted is not None:
                 self._on_keyframe_wanted()
         if (
@@ -233,9 +158,9 @@ class StreamFanout:
     def remove_viewer(self, viewer: Viewer) -> None:
         if viewer in self._viewers:
             self._viewers.remove(viewer)
-        for track in (viewer.video, viewer.audio):
-            if track is not None:
-                track.finish()
+        for output in (viewer.video, viewer.audio):
+            if output is not None:
+                output.close()
         if not self._viewers:
             self._stop_transcoder()
 
@@ -247,45 +172,47 @@ class StreamFanout:
     # -- internals ------------------------------------------------------------------------
 
     def _video_packet(self, packet: MediaPacket) -> None:
+        self.frames_in += 1
         video = self.video
-        if video is None:
+        if video is None or not (self._viewers or self._gop or packet.keyframe):
             return
-        if video.codec is Codec.H264:
-            if self._annexb is None:
-                return
-            try:
+        try:
+            if video.codec is Codec.H264:
+                if self._annexb is None:
+                    return
                 data = self._annexb.convert(packet.data, packet.keyframe)
-            except H264FormatError as exc:
-                logger.warning("stream %s: dropping a video frame: %s", self.stream_id, exc)
+                payloads = h264_payloads(split_annexb(data))
+            elif video.codec is Codec.VP8:
+                payloads = vp8_payloads(packet.data, self._picture_id)
+                self._picture_id = (self._picture_id + 1) & 0x7FFF
+            else:
                 return
-        elif video.codec is Codec.VP8:
-            data = packet.data
-        else:
+        except H264FormatError as exc:
+            logger.warning("stream %s: dropping a video frame: %s", self.stream_id, exc)
             return
-        out = av.Packet(data)
-        out.pts = out.dts = packet.pts
-        out.time_base = _VIDEO_TIME_BASE
+        if not payloads:
+            return
+        frame = RtpFrame.of(payloads, packet.keyframe)
+        self.frames_packetized += 1
         if packet.keyframe:
             self._gop.clear()
             self._gop_bytes = 0
         if self._gop or packet.keyframe:
             if len(self._gop) < _GOP_LIMIT_FRAMES and self._gop_bytes < _GOP_LIMIT_BYTES:
-                self._gop.append(out)
-                self._gop_bytes += len(data)
+                self._gop.append((frame, packet.pts))
+                self._gop_bytes += frame.size
             else:
                 self._gop.clear()
                 self._gop_bytes = 0
         for viewer in self._viewers:
             if viewer.video is not None:
-                viewer.video.offer(out, packet.keyframe)
+                viewer.video.offer(frame, packet.pts)
 
     def _deliver_audio(self, data: bytes, pts: int) -> None:
-        out = av.Packet(data)
-        out.pts = out.dts = pts
-        out.time_base = _AUDIO_TIME_BASE
+        frame = RtpFrame.of((data,), True)
         for viewer in self._viewers:
             if viewer.audio is not None:
-                viewer.audio.offer(out, True)
+                viewer.audio.offer(frame, pts)
 
     def _opus_ready(self, data: bytes, pts: int) -> None:
         if not self.ended and self._viewers:
@@ -303,10 +230,3 @@ class StreamFanout:
             transcoder.stop()
             if self._on_transcoder_stopped is not None:
                 self._on_transcoder_stopped(transcoder)
-
-
-def _retimed(packet: _Packet, pts: int) -> _Packet:
-    copy = av.Packet(bytes(packet))
-    copy.pts = copy.dts = pts
-    copy.time_base = packet.time_base
-    return copy

@@ -45,13 +45,15 @@ from media_plane.engine.hooks import (
 from media_plane.engine.live_stream import AlreadyLiveError, LiveStream, StreamRegistry
 from media_plane.media import Codec
 from media_plane.protocols.webrtc._aiortc_seams import (
+    DtlsIdentity,
     active_ssrc,
-    install_h264_packer,
-    install_opus_packer,
+    bind_sender,
+    idle_receiver,
     offer_host_addresses,
     replace_keyframe_handler,
     request_keyframe,
     tap_receiver,
+    use_identity,
 )
 from media_plane.protocols.webrtc.errors import (
     IceRestartError,
@@ -138,6 +140,7 @@ class WebRtcSessions:
         #: Stopped transcoder threads, joined on `stop()` (they exit within one frame).
         self._retired_transcoders: list[OpusTranscoder] = []
         self._bytes_out_ended = 0
+        self._identity = DtlsIdentity()
         registry.on_start(self._stream_started)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -313,18 +316,17 @@ class WebRtcSessions:
         viewer = fanout.add_viewer(video=want_video, audio=want_audio)
         session.viewer = viewer
         try:
-            for track in (viewer.video, viewer.audio):
-                if track is None:
+            for output in (viewer.video, viewer.audio):
+                if output is None:
                     continue
-                transceiver = pc.addTransceiver(track, direction="sendonly")
-                codec = video.codec if track.kind == "video" and video else Codec.OPUS
-                transceiver.setCodecPreferences(capabilities(track.kind, codec))
-                if track.kind == "video":
+                transceiver = pc.addTransceiver(output.track, direction="sendonly")
+                codec = video.codec if output.kind == "video" and video else Codec.OPUS
+                transceiver.setCodecPreferences(capabilities(output.kind, codec))
+                # aiortc negotiates, runs RTCP and DTLS; the edge writes the RTP.
+                bind_sender(transceiver.sender, output.attach, output.retransmit)
+                idle_receiver(transceiver.receiver)
+                if output.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
-                    if codec is Codec.H264:
-                        install_h264_packer(transceiver.sender, fanout.payloads)
-                else:
-                    install_opus_packer(transceiver.sender)
             answer = await self._answer(pc, text)
         except BaseException:
             fanout.remove_viewer(viewer)
@@ -421,7 +423,9 @@ class WebRtcSessions:
         # An explicit empty server list: aiortc's default is a public Google STUN server,
         # which an edge must not depend on (and cannot reach in tests).
         servers = [RTCIceServer(urls=url) for url in self.options.ice_servers]
-        return RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        use_identity(pc, self._identity)
+        return pc
 
     def _publish_transceivers(
         self, pc: RTCPeerConnection, summary: OfferSummary

@@ -5,15 +5,14 @@ from __future__ import annotations
 import inspect
 
 import aioice.ice
+import pylibsrtp
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcrtpsender import RTCRtpSender as SenderClass
 
-from media_plane.protocols.webrtc._aiortc_seams import (
-    install_opus_packer,
-    offer_host_addresses,
-    sender_encoder,
-)
+from media_plane.protocols.webrtc._aiortc_seams import offer_host_addresses
 
 
 @pytest.mark.asyncio(loop_scope="function")
@@ -23,16 +22,31 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         receiver: RTCRtpReceiver = transceiver.receiver
         assert hasattr(receiver, "_RTCRtpReceiver__decoder_queue")
+        for name in ("remote_bitrate_estimator", "nack_generator"):
+            assert hasattr(receiver, f"_RTCRtpReceiver__{name}")
+        assert hasattr(pc, "_RTCPeerConnection__certificates")
         assert hasattr(receiver, "_RTCRtpReceiver__jitter_buffer")
         assert hasattr(receiver, "_send_rtcp_pli")
         sender: RTCRtpSender = transceiver.sender
         assert hasattr(sender, "_RTCRtpSender__encoder")
         assert "_send_keyframe" in vars(SenderClass)
-        # The sender creates an encoder only when it has none, which is what lets a packer
-        # stand in for aiortc's OpusEncoder.
-        assert "if self.__encoder is None" in inspect.getsource(SenderClass._next_encoded_frame)
-        install_opus_packer(sender)
-        assert getattr(sender_encoder(sender), "codec", None) is None
+        # bind_sender: the edge writes RTP, aiortc's RTCP loop reports the edge's counts
+        # and hands NACKs to the edge.
+        for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+            assert hasattr(sender, f"_RTCRtpSender__{name}")
+        assert isinstance(sender._ssrc, int) and isinstance(sender._rtx_ssrc, int)
+        assert "self._retransmit(seq)" in inspect.getsource(SenderClass._handle_rtcp_packet)
+        assert "sender.send(" in inspect.getsource(RTCPeerConnection)
+        # A track that ends makes aiortc's RTP loop exit quietly.
+        assert "MediaStreamError" in inspect.getsource(SenderClass._run_rtp)
+        dtls = sender.transport
+        assert hasattr(dtls, "_tx_srtp")
+        # srtp_sender calls libsrtp on the pylibsrtp session's own buffer.
+        session = pylibsrtp.Session()
+        assert {"_srtp", "_cdata", "_buffer"} <= set(vars(session))
+        assert hasattr(pylibsrtp, "ffi") and hasattr(pylibsrtp.lib, "srtp_protect")  # type: ignore[attr-defined]
+        assert hasattr(dtls.transport._connection, "_nominated")
+        assert "_packetize" in vars(Vp8Encoder) and "_packetize" in vars(H264Encoder)
         connection = transceiver.sender.transport.transport.iceGatherer._connection
         assert isinstance(connection, aioice.ice.Connection)
         offer_host_addresses(pc, ["127.0.0.1"])
@@ -79,3 +93,34 @@ def test_marker_jitter_buffer_makes_no_frame_of_padding() -> None:
     # The next frame is not held back by the padding before it.
     frame = buffer.add(_rtp(3, 6000, True, b"next"))[1]
     assert frame is not None and frame.data == b"next"
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_peer_connections_share_the_edge_certificate_and_its_ssl_context() -> None:
+    from aiortc.rtcdtlstransport import SRTP_PROFILES
+
+    from media_plane.protocols.webrtc._aiortc_seams import DtlsIdentity, use_identity
+
+    now = [0.0]
+    identity = DtlsIdentity(lifetime_s=100.0, clock=lambda: now[0])
+    pcs = [RTCPeerConnection() for _ in range(2)]
+    try:
+        for pc in pcs:
+            use_identity(pc, identity)
+            pc.addTransceiver("video", direction="sendonly")
+            await pc.setLocalDescription(await pc.createOffer())
+        fingerprints = [
+            line
+            for pc in pcs
+            for line in pc.localDescription.sdp.splitlines()
+            if line.startswith("a=fingerprint:sha-256")
+        ]
+        assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1]
+        certificate = identity.certificate()
+        context = certificate._create_ssl_context(SRTP_PROFILES)
+        assert certificate._create_ssl_context(SRTP_PROFILES) is context
+        now[0] = 100.0  # a day later: a new certificate for new connections
+        assert identity.certificate() is not certificate
+    finally:
+        for pc in pcs:
+            await pc.close()

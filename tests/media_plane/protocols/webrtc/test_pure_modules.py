@@ -144,9 +144,12 @@ def test_why_a_publish_ended() -> None:
 def test_a_joining_viewer_gets_the_whole_gop_squeezed_to_end_at_the_newest_frame() -> None:
     import asyncio
 
+    from aiortc.codecs.h264 import H264PayloadDescriptor
+
     from media_plane.media import Codec, MediaPacket, TrackKind, VideoTrack
     from media_plane.protocols.webrtc.fanout import StreamFanout
     from media_plane.protocols.webrtc.h264 import avc_decoder_configuration
+    from tests.media_plane.protocols.webrtc.test_rtp_output import FakeLink
 
     async def scenario() -> None:
         fanout = StreamFanout("s", asyncio.get_running_loop())
@@ -159,15 +162,21 @@ def test_a_joining_viewer_gets_the_whole_gop_squeezed_to_end_at_the_newest_frame
             fanout.on_packet(MediaPacket(TrackKind.VIDEO, n * 1500, n * 1500, delta, False))
         viewer = fanout.add_viewer(video=True, audio=False)
         assert viewer.video is not None
-        first = await viewer.video.recv()
-        assert split_annexb(bytes(first)) == [SPS, PPS, IDR]
-        pts = [first.pts]
-        for _ in range(239):
-            pts.append((await viewer.video.recv()).pts)
-        assert pts[-1] == 239 * 1500 and pts == sorted(pts) and len(set(pts)) == 240
-        assert pts[-1] - pts[0] == 239  # one tick apart: shown at once, not a GOP late
+        fake = FakeLink()
+        viewer.video.attach(fake.link())
+        async with asyncio.timeout(5):
+            while viewer.video.frames < 240:
+                await asyncio.sleep(0)
+        packets = fake.packets()
+        first = packets[0]
+        assert first.marker  # SPS, PPS and IDR in one STAP-A
+        assert split_annexb(H264PayloadDescriptor.parse(first.payload)[1]) == [SPS, PPS, IDR]
+        stamps = [p.timestamp - first.timestamp for p in packets]
+        assert len(packets) == 240 and stamps == sorted(stamps) and len(set(stamps)) == 240
+        assert stamps[-1] == 239  # one tick apart: shown at once, not a GOP late
         assert fanout.stats().video_encoders == 0
         fanout.on_end()
+        assert viewer.video.closed and viewer.video.track.readyState == "ended"
 
     asyncio.run(scenario())
 
