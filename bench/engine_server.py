@@ -9,29 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 import time
+from pathlib import Path
 
+# This checkout's engine and the bench's own modules, whatever the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._allow_all import AllowAll
 from media_plane.edge_engine import (
-    EngineEvent,
     EngineSettings,
     MediaEngine,
-    PlayDecision,
-    PublishDecision,
-    PublishGrant,
 )
-
-
-class AllowAll:
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
-        return PublishDecision.allow(PublishGrant(stream_id=key, playback_id=key))
-
-    async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
-    ) -> PlayDecision:
-        return PlayDecision(allowed=True)
-
-    def emit(self, event: EngineEvent) -> None:
-        pass
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -33,12 +33,10 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._allow_all import AllowAll
 from bench._measure import median, percentile
 from bench._webrtc import DatagramCount, count_datagrams, loopback_peer, make_h264_source
 from media_plane.edge_engine import (
-    EngineEvent,
-    PlayDecision,
-    PublishDecision,
     PublishGrant,
 )
 from media_plane.engine.live_stream import StreamRegistry
@@ -47,19 +45,6 @@ from media_plane.protocols.webrtc import WebRtcOptions, WebRtcSessions
 
 FPS = 30
 KEY = "sendpath"
-
-
-class AllowAll:
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
-        return PublishDecision.allow(PublishGrant(stream_id=key, playback_id=key))
-
-    async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
-    ) -> PlayDecision:
-        return PlayDecision(allowed=True)
-
-    def emit(self, event: EngineEvent) -> None:
-        pass
 
 
 def read_source(path: Path) -> tuple[bytes, list[tuple[bytes, bool]]]:
