@@ -116,7 +116,12 @@ class IngestConsumer:
                 continue
             if messages:
                 decoding = asyncio.create_task(self._decoder.decode(messages))
-                await fetched.put((messages, decoding))
+                try:
+                    await fetched.put((messages, decoding))
+                except asyncio.CancelledError:
+                    # Stopped while the queue was full: this decoding has no owner left.
+                    decoding.cancel()
+                    raise
 
     async def _write(
         self,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -28,8 +27,6 @@ from data_plane.ingest.decoding import (
     rows_of,
     with_dead_letters,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Below this many messages a fetch is decoded on one worker (splitting costs more).
 _SPLIT_MIN_MESSAGES = 64
