@@ -68,6 +68,10 @@ class DataPlaneSettings(BaseSettings):
     #: Worker processes that decode fetched messages into warehouse rows, beside the
     #: consumer's event loop; 0 decodes on the loop itself (one process, one core).
     ingest_decode_workers: int = Field(default=1, ge=0, le=64)
+    #: Let the warehouse's engine decode and write the messages itself when it can (chDB
+    #: reads the protobuf in C++, see warehouse/engine_decoding.py); the workers above then
+    #: serve only a ClickHouse server. A batch the engine refuses is decoded on the loop.
+    ingest_decode_in_engine: bool = True
 
     api_host: str = "127.0.0.1"
     api_port: int = 8090

@@ -22,18 +22,28 @@ from data_plane.bus.base import (
     BusProducer,
     ConsumerOptions,
     EventBus,
+    OutgoingMessage,
     TopicPartition,
 )
 from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
-from data_plane.ingest.decoding import Decoded, next_offsets
+from data_plane.ingest.decoding import (
+    Decoded,
+    DecodedRows,
+    next_offsets,
+    payloads_of,
+    with_dead_letters,
+)
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
+from data_plane.warehouse.engine_decoding import BatchRefusedError
+from data_plane.warehouse.event_rows import SCHEMA
 from data_plane.warehouse.event_sink import EventSink
 
 logger = logging.getLogger(__name__)
 
-_Fetched = tuple[Sequence[BusMessage], "asyncio.Task[Decoded]"]
+#: A fetched batch and its decoding, started ahead (none when the engine decodes).
+_Fetched = tuple[Sequence[BusMessage], "asyncio.Task[Decoded] | None"]
 
 MAX_BACKOFF_S = 10.0
 #: Fetched batches decoded ahead of the one being written.
@@ -59,7 +69,10 @@ class IngestConsumer:
         self._extra = consumer_extra or {}
         self._consumer: BusConsumer | None = None
         self._dead_letters: BusProducer = bus.producer()
-        self._decoder = DecoderPool(settings.ingest_decode_workers)
+        #: The warehouse's engine decodes and writes the messages itself; Python decodes
+        #: (in this process) only a batch it refuses.
+        self._in_engine = settings.ingest_decode_in_engine and sink.writes_messages
+        self._decoder = DecoderPool(0 if self._in_engine else settings.ingest_decode_workers)
         self.ready = asyncio.Event()
 
     @property
@@ -94,6 +107,8 @@ class IngestConsumer:
                     await reader
                 while not fetched.empty():
                     _, decoding = fetched.get_nowait()
+                    if decoding is None:
+                        continue
                     decoding.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await decoding
@@ -115,12 +130,15 @@ class IngestConsumer:
                 await _pause(stop, 1.0)
                 continue
             if messages:
-                decoding = asyncio.create_task(self._decoder.decode(messages))
+                decoding = (
+                    None if self._in_engine else asyncio.create_task(self._decoder.decode(messages))
+                )
                 try:
                     await fetched.put((messages, decoding))
                 except asyncio.CancelledError:
                     # Stopped while the queue was full: this decoding has no owner left.
-                    decoding.cancel()
+                    if decoding is not None:
+                        decoding.cancel()
                     raise
 
     async def _write(
@@ -160,28 +178,29 @@ class IngestConsumer:
     async def _process(
         self,
         messages: Sequence[BusMessage],
-        decoding: asyncio.Task[Decoded],
+        decoding: asyncio.Task[Decoded] | None,
         stop: asyncio.Event,
     ) -> bool:
         """Writes one fetched batch; False when asked to stop before it was written."""
         decoded: Decoded | None = None
-        started: asyncio.Task[Decoded] | None = decoding
+        started = decoding
+        in_engine = decoding is None
         backoff = 0.2
         while True:
             try:
+                if in_engine:
+                    try:
+                        await self._write_in_engine(messages)
+                        return True
+                    except BatchRefusedError as exc:
+                        logger.info("the engine refused a batch, decoding it in Python: %s", exc)
+                        in_engine = False
                 if decoded is None:
                     # The decoding started by the reader, and after a worker died, anew.
                     task, started = started, None
                     decoded = await (task if task is not None else self._decoder.decode(messages))
-                if decoded.dead_letters:
-                    await self._dead_letters.send_batch(
-                        self._settings.dead_letter_topic, decoded.dead_letters
-                    )
-                    self._metrics.dead_letters.inc(len(decoded.dead_letters))
-                    logger.warning(
-                        "%d undecodable messages dead-lettered", len(decoded.dead_letters)
-                    )
-                    decoded = Decoded(rows=decoded.rows, dead_letters=[])
+                await self._send_dead_letters(decoded.dead_letters)
+                decoded = Decoded(rows=decoded.rows, dead_letters=[])
                 if decoded.rows.num_rows:
                     result = await self._sink.write_rows(decoded.rows)
                     self._metrics.inserted.inc(result.inserted)
@@ -194,6 +213,22 @@ class IngestConsumer:
                 if await _pause(stop, backoff * random.uniform(0.8, 1.2)):
                     return False
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _write_in_engine(self, messages: Sequence[BusMessage]) -> None:
+        """The engine decodes and writes the batch; its problem messages are dead-lettered
+        after (a retry after a failed dead-letter send writes nothing twice)."""
+        written = await self._sink.write_messages(payloads_of(messages))
+        self._metrics.inserted.inc(written.inserted)
+        self._metrics.duplicates.inc(written.duplicates)
+        problems = DecodedRows(rows=SCHEMA.empty_table(), problems=written.problems)
+        await self._send_dead_letters(with_dead_letters(messages, problems).dead_letters)
+        self._metrics.batches.inc()
+
+    async def _send_dead_letters(self, dead_letters: list[OutgoingMessage]) -> None:
+        if dead_letters:
+            await self._dead_letters.send_batch(self._settings.dead_letter_topic, dead_letters)
+            self._metrics.dead_letters.inc(len(dead_letters))
+            logger.warning("%d undecodable messages dead-lettered", len(dead_letters))
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:

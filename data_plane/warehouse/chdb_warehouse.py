@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
+import os
 import re
-from collections.abc import Callable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from data_plane.warehouse import engine_decoding
 from data_plane.warehouse.base import QueryResult, WarehouseError
 from data_plane.warehouse.clickhouse_warehouse import (
     INSERT_SETTINGS,
@@ -50,6 +55,8 @@ class ChdbWarehouse:
             max_workers=1, thread_name_prefix="chdb"
         )
         self._session: Any = None
+        self._scratch: Path | None = None
+        self._scratch_names = itertools.count()
 
     def _open(self) -> Any:
         if self._session is None:
@@ -105,6 +112,85 @@ class ChdbWarehouse:
 
         await self._run(work)
 
+    def _scratch_dir(self) -> Path:
+        """A private directory for the engine's input files and schema (on the worker
+        thread), on tmpfs where there is one."""
+        if self._scratch is None:
+            shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
+            parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+            scratch = Path(tempfile.mkdtemp(prefix="tidecast-decode-", dir=parent))
+            (scratch / "events.proto").write_text(engine_decoding.engine_schema())
+            self._scratch = scratch
+        return self._scratch
+
+    async def decode_batches(
+        self, payloads: Sequence[tuple[bytes, str]]
+    ) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """EventBatch messages (value, tenant header) -> their `events` rows and the
+        problems of the messages that have one, decoded by the engine (see
+        `engine_decoding.py`). Raises WarehouseError when a message is no EventBatch."""
+        import pyarrow as pa
+
+        data = engine_decoding.framed(payloads)
+
+        def work(session: Any) -> pa.Table:
+            scratch = self._scratch_dir()
+            path = scratch / f"{next(self._scratch_names)}.bin"
+            sql = engine_decoding.decode_sql(
+                engine_decoding.file_source(str(path))
+            ) + engine_decoding.settings_clause(str(scratch / "events.proto"))
+            path.write_bytes(data)
+            try:
+                result = session.query(sql, "ArrowStream")
+            except Exception:
+                # chDB 4.4 hands the Arrow header a failed ArrowStream query had written
+                # to the next query as its result; a throwaway query takes it.
+                session.query("SELECT 1", "CSV")
+                raise
+            finally:
+                path.unlink(missing_ok=True)
+            return pa.ipc.open_stream(result.bytes()).read_all()
+
+        table = await self._run(work)
+        return engine_decoding.split(table, len(payloads))
+
+    async def write_event_batches(
+        self, payloads: Sequence[tuple[bytes, str]]
+    ) -> engine_decoding.EngineWrite:
+        """Writes the events of EventBatch messages (value, tenant header) to `events`,
+        decoded by the engine, each new event id once (see `engine_decoding.py`): one scan
+        (problems, known ids, counts), then one INSERT ... SELECT. Raises
+        BatchRefusedError, having written nothing, when a message is no EventBatch."""
+        data = engine_decoding.framed(payloads)
+
+        def work(session: Any) -> engine_decoding.EngineWrite:
+            scratch = self._scratch_dir()
+            path = scratch / f"{next(self._scratch_names)}.bin"
+            source = engine_decoding.file_source(str(path))
+            settings = engine_decoding.settings_clause(str(scratch / "events.proto"))
+            path.write_bytes(data)
+            try:
+                try:
+                    result = session.query(engine_decoding.scan_sql(source) + settings, "Native")
+                except Exception as exc:
+                    session.query("SELECT 1", "CSV")  # see decode_batches
+                    raise engine_decoding.BatchRefusedError(str(exc).strip()) from exc
+                scan = engine_decoding.read_scan(decode_native(result.bytes()).rows)
+                inserted = scan.distinct - len(scan.known)
+                if inserted:
+                    sql = engine_decoding.insert_sql(source, _INSERT_SETTINGS) + settings
+                    session.query(sql, params=parameter_texts(sql, {"known": scan.known}))
+            finally:
+                path.unlink(missing_ok=True)
+            return engine_decoding.EngineWrite(
+                inserted=inserted,
+                duplicates=scan.events - inserted,
+                problems=scan.problems,
+                viewer_span=scan.viewer_span,
+            )
+
+        return await self._run(work)
+
     async def close(self) -> None:
         def shutdown(session: Any) -> None:
             if session is not None:
@@ -116,3 +202,6 @@ class ChdbWarehouse:
             )
             self._session = None
         self._executor.shutdown(wait=True)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None

@@ -1,7 +1,7 @@
 """Writes events to the warehouse so that each event id is stored once.
 
 A batch is stripped of ids it repeats and of ids the warehouse already holds (one lookup
-in the `event_ids` dedup index), and the rest is inserted in one block; the rollups'
+in the `event_ids_by_hour` dedup index), and the rest is inserted in one block; the rollups'
 materialized views then see every event exactly once (see `schema.py`).
 
 The lookup and the insert are not one transaction: two writers inserting the same new id
@@ -22,11 +22,18 @@ import pyarrow.compute as pc
 from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.warehouse.base import Warehouse
+from data_plane.warehouse.engine_decoding import EngineWrite, EngineWriting
 from data_plane.warehouse.event_rows import events_to_arrow
 from data_plane.warehouse.viewer_counts import ViewerCounts
 
 #: Ids per lookup; a larger batch is looked up in slices.
 LOOKUP_CHUNK = 20_000
+_LOOKUP = """
+SELECT toString(event_id) FROM event_ids_by_hour
+WHERE toStartOfHour(occurred_at) BETWEEN toStartOfHour(toDateTime({first:Int64}, 'UTC'))
+                                     AND toStartOfHour(toDateTime({last:Int64}, 'UTC'))
+  AND event_id IN {ids:Array(UUID)}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +47,18 @@ class EventSink:
         self._warehouse = warehouse
         self._counts = counts
 
-    async def _known(self, ids: list[str]) -> set[str]:
+    async def _known(self, ids: list[str], occurred_at: pa.ChunkedArray) -> set[str]:
+        """The ids among `ids` (with their events' times) the dedup index holds. The index
+        is ordered by hour first, so a lookup reads only the hours the batch spans: copies
+        of an event carry its `occurred_at`."""
         known: set[str] = set()
+        seconds = pc.divide(pc.cast(occurred_at, pa.int64()), 1000)
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[start : start + LOOKUP_CHUNK]
+            span = pc.min_max(seconds.slice(start, len(chunk)))
             result = await self._warehouse.query(
-                "SELECT toString(event_id) FROM event_ids WHERE event_id IN {ids:Array(UUID)}",
-                {"ids": chunk},
+                _LOOKUP,
+                {"ids": chunk, "first": span["min"].as_py(), "last": span["max"].as_py()},
             )
             known.update(str(row[0]) for row in result.rows)
         return known
@@ -69,8 +81,8 @@ class EventSink:
         if pc.count_distinct(ids).as_py() != received:
             first = {event_id: index for index, event_id in reversed(list(enumerate(id_list)))}
             rows = rows.take(pa.array(sorted(first.values()), pa.int64()))
-            id_list = list(first)
-        known = await self._known(id_list)
+            id_list = rows["event_id"].to_pylist()
+        known = await self._known(id_list, rows["occurred_at"])
         if known:
             rows = rows.filter(
                 pc.invert(pc.is_in(rows["event_id"], value_set=pa.array(list(known), pa.string())))
@@ -80,6 +92,24 @@ class EventSink:
             if self._counts is not None:
                 self._counts.touched(rows)
         return SinkResult(inserted=rows.num_rows, duplicates=received - rows.num_rows)
+
+    @property
+    def writes_messages(self) -> bool:
+        """Whether `write_messages` can be used: the warehouse's engine decodes."""
+        return isinstance(self._warehouse, EngineWriting)
+
+    async def write_messages(self, payloads: Sequence[tuple[bytes, str]]) -> EngineWrite:
+        """Bus messages (value, tenant header) written by the warehouse's engine, which
+        decodes them and deduplicates like `write_rows` (see `engine_decoding.py`). Raises
+        BatchRefusedError, having written nothing, when the engine cannot read them."""
+        warehouse = self._warehouse
+        if not isinstance(warehouse, EngineWriting):
+            raise TypeError("this warehouse's engine does not decode messages")
+        written = await warehouse.write_event_batches(payloads)
+        if written.viewer_span is not None and self._counts is not None:
+            first_ms, last_ms = written.viewer_span
+            self._counts.note(first_ms / 1000, last_ms / 1000)
+        return written
 
     async def finish_minutes(self) -> None:
         """Writes the finished per-minute viewer counts of closed minutes (see

@@ -238,7 +238,7 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_is_
 async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
     control: ControlPlane, chdb_warehouse: Warehouse
 ) -> None:
-    settings = data_settings(control, ingest_decode_workers=1)
+    settings = data_settings(control, ingest_decode_workers=1, ingest_decode_in_engine=False)
     tenant, stream = await tenant_with_stream(control)
     node = await control.enroll()
     async with running_data_plane(settings, ALL_ROLES, warehouse=chdb_warehouse) as plane:

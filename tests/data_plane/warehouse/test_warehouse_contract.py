@@ -126,8 +126,8 @@ async def test_migrate_builds_an_empty_store_and_a_second_run_changes_nothing(
     names = {row[0] for row in tables.rows}
     assert {
         "events",
-        "event_ids",
-        "event_ids_mv",
+        "event_ids_by_hour",
+        "event_ids_by_hour_mv",
         "viewers_by_stream_minute",
         "viewers_by_stream_minute_mv",
         "viewers_by_tenant_minute",
@@ -155,7 +155,7 @@ async def test_migrations_are_recorded_and_rerunning_them_changes_nothing(
     ("table", "engine", "days"),
     [
         ("events", "ReplacingMergeTree", RETENTION_DAYS),
-        ("event_ids", "ReplacingMergeTree", DEDUP_WINDOW_DAYS),
+        ("event_ids_by_hour", "ReplacingMergeTree", DEDUP_WINDOW_DAYS),
         ("viewers_by_stream_minute", "AggregatingMergeTree", ROLLUP_RETENTION_DAYS),
         ("viewers_by_tenant_minute", "AggregatingMergeTree", ROLLUP_RETENTION_DAYS),
         ("ingest_health_by_stream_minute", "AggregatingMergeTree", ROLLUP_RETENTION_DAYS),
@@ -606,3 +606,39 @@ async def test_finished_minutes_hold_the_viewer_counts_the_series_reads(
     queries = AnalyticsQueries(warehouse)
     assert await queries.viewer_series(owner, window, "s1") == [0, 4, 1, 0]
     assert await queries.viewer_series(owner, window) == [0, 5, 1, 0]
+
+
+async def test_a_batch_spanning_hours_is_deduplicated_in_every_hour(warehouse: Warehouse) -> None:
+    owner = tenant()
+    hour = 3600 * 1000
+    start = now_ms() - 5 * hour
+    batch = [
+        viewer("viewer_progress", f"v{i}", bytes_sent=1, tenant_id=owner, at_ms=start + i * hour)
+        for i in range(5)
+    ]
+    sink = EventSink(warehouse)
+    assert (await sink.write(batch)).inserted == 5
+    # Alone, and beside new events of other hours.
+    assert (await sink.write(batch[2:3])).duplicates == 1
+    fresh = viewer("viewer_progress", "w", bytes_sent=1, tenant_id=owner, at_ms=start - hour)
+    assert await sink.write([fresh, *batch[::-1]]) == SinkResult(inserted=1, duplicates=5)
+
+
+async def test_migration_3_carries_the_ids_of_the_old_dedup_index(
+    empty_warehouse: Warehouse,
+) -> None:
+    for migration in migrations(7)[:2]:
+        for statement in migration.statements:
+            await empty_warehouse.execute(statement)
+    owner = tenant()
+    stored = [viewer("viewer_started", f"v{i}", tenant_id=owner) for i in range(3)]
+    await empty_warehouse.insert_arrow("events", events_to_arrow(stored))
+    assert (await empty_warehouse.query("SELECT count() FROM event_ids")).scalar() == 3
+
+    assert 3 in await migrate(empty_warehouse, raw_retention_days=7)
+    tables = await empty_warehouse.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase()"
+    )
+    names = {row[0] for row in tables.rows}
+    assert "event_ids" not in names and "event_ids_mv" not in names
+    assert await EventSink(empty_warehouse).write(stored) == SinkResult(inserted=0, duplicates=3)
