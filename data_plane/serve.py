@@ -36,6 +36,7 @@ from data_plane.warehouse.base import Warehouse
 from data_plane.warehouse.event_sink import EventSink
 from data_plane.warehouse.schema import migrate
 from data_plane.warehouse.viewer_counts import ViewerCounts
+from data_plane.worker_processes import WorkerProcesses
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +146,15 @@ async def running_data_plane(
                     ("grpc.max_send_message_length", 4 * 1024 * 1024),
                 ]
             )
+            judges = WorkerProcesses(settings.ingress_workers)
+            await judges.start()
+            stack.push_async_callback(judges.close)
             servicer = EventIngressServicer(
-                settings, directory, event_bus.producer(), IngressMetrics(plane.registry)
+                settings,
+                directory,
+                event_bus.producer(),
+                IngressMetrics(plane.registry),
+                workers=judges,
             )
             server.add_generic_rpc_handlers((ingress_handler(servicer),))
             port = server.add_insecure_port(f"{settings.ingress_host}:{settings.ingress_port}")

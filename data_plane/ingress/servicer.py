@@ -18,18 +18,20 @@ from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
-from data_plane.bus.base import BusError, BusProducer
+from data_plane.bus.base import BusError, BusProducer, OutgoingMessage
 from data_plane.directory.client import (
     CredentialRefusedError,
     DirectoryClient,
     DirectoryUnavailableError,
     NodeIdentity,
 )
-from data_plane.ingress.batching import to_messages
+from data_plane.ingress.batching import TENANT_HEADER, to_messages
 from data_plane.ingress.metrics import IngressMetrics
 from data_plane.ingress.recent_ids import RecentIds
-from data_plane.ingress.validation import judge, streams_of
+from data_plane.ingress.request_judging import JudgedRequest, judge_request
+from data_plane.ingress.validation import Rejection, check_owner, judge, streams_of
 from data_plane.settings import DataPlaneSettings
+from data_plane.worker_processes import WorkerProcesses, WorkerUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class EventIngressServicer:
         producer: BusProducer,
         metrics: IngressMetrics,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        workers: WorkerProcesses | None = None,
     ) -> None:
         self._settings = settings
         self._directory = directory
@@ -79,6 +82,9 @@ class EventIngressServicer:
         self._metrics = metrics
         self._clock_ms = clock_ms
         self._recent = RecentIds()
+        #: Processes that judge requests (parsing and per-event checks) off the loop;
+        #: none judges on the loop.
+        self._workers = workers or WorkerProcesses(0)
 
     async def _authenticate(self, context: Context) -> NodeIdentity:
         credential = bearer_of(context)
@@ -96,6 +102,23 @@ class EventIngressServicer:
 
     async def publish_raw(self, request: bytes, context: Context) -> pb.PublishEventsResponse:
         node = await self._authenticate(context)
+        if self._workers.workers:
+            now_ms = self._clock_ms()
+            try:
+                judged = await self._workers.run(
+                    judge_request,
+                    request,
+                    node.node_id,
+                    now_ms,
+                    now_ms - self._settings.raw_retention_days * _DAY_MS,
+                    self._settings.ingress_max_batch_events,
+                )
+            except WorkerUnavailableError as exc:
+                logger.warning("ingress worker died, judging this batch on the loop: %s", exc)
+            else:
+                if judged.malformed or judged.too_many or not self._recent.known(judged.ids):
+                    return await self._publish_judged(judged, node, context)
+                # Ids the ingress already produced: rare (a retry), judged on the loop.
         try:
             parsed = pb.PublishEventsRequest.FromString(request)
         except DecodeError:
@@ -103,6 +126,90 @@ class EventIngressServicer:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed PublishEventsRequest")
             raise
         return await self.publish(parsed, node, context)
+
+    async def _publish_judged(
+        self, judged: JudgedRequest, node: NodeIdentity, context: Context
+    ) -> pb.PublishEventsResponse:
+        """`publish` for a request a worker judged: the loop's work is per stream."""
+        if judged.malformed:
+            self._metrics.batches.labels("malformed").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed PublishEventsRequest")
+        if judged.too_many:
+            self._metrics.batches.labels("too_large").inc()
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch of {judged.too_many} events exceeds "
+                f"{self._settings.ingress_max_batch_events}",
+            )
+        streams = {g.stream_id for g in judged.groups if not g.node_scoped}
+        try:
+            owners = await self._directory.stream_owners(streams)
+        except (DirectoryUnavailableError, CredentialRefusedError) as exc:
+            self._metrics.batches.labels("directory_unavailable").inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot resolve streams: {exc}")
+            raise
+        rejected = list(judged.rejected)
+        messages: list[OutgoingMessage] = []
+        accepted_indexes: list[int] = []
+        for group in judged.groups:
+            if not group.node_scoped:
+                rejection = check_owner(group.tenant_id, owners.get(group.stream_id))
+                if rejection is not None:
+                    rejected.extend((index, rejection) for index in group.indexes)
+                    continue
+            key = (group.stream_id or node.node_id).encode()
+            headers = ((TENANT_HEADER, group.tenant_id.encode()),)
+            messages.extend(
+                OutgoingMessage(key=key, value=v, headers=headers) for v in group.values
+            )
+            accepted_indexes.extend(group.indexes)
+        if messages:
+            try:
+                await self._producer.send_batch(self._settings.events_topic, messages)
+            except BusError as exc:
+                self._metrics.batches.labels("bus_unavailable").inc()
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
+                raise
+            ids = judged.ids
+            self._recent.remember(
+                ids if len(accepted_indexes) == len(ids) else [ids[i] for i in accepted_indexes]
+            )
+        rejected.sort()
+        return self._answer(
+            node,
+            len(judged.ids),
+            len(accepted_indexes),
+            judged.repeated,
+            [
+                pb.RejectedEvent(index=i, event_id=judged.ids[i][:64], reason=reason.value)
+                for i, reason in rejected
+            ],
+            [reason for _, reason in rejected],
+        )
+
+    def _answer(
+        self,
+        node: NodeIdentity,
+        received: int,
+        accepted: int,
+        duplicates: int,
+        rejected: list[pb.RejectedEvent],
+        reasons: list[Rejection],
+    ) -> pb.PublishEventsResponse:
+        self._metrics.batches.labels("ok").inc()
+        self._metrics.accepted.inc(accepted)
+        self._metrics.duplicates.inc(duplicates)
+        for reason in reasons:
+            self._metrics.rejected.labels(reason.name.lower()).inc()
+        if rejected:
+            logger.info(
+                "node %s: %d of %d events refused (first: %s)",
+                node.node_id,
+                len(rejected),
+                received,
+                rejected[0].reason,
+            )
+        return pb.PublishEventsResponse(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
     async def publish(
         self, request: pb.PublishEventsRequest, node: NodeIdentity, context: Context
@@ -155,25 +262,17 @@ class EventIngressServicer:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
                 raise
             recent.remember(ids if len(accepted) == len(ids) else [e.event_id for e in accepted])
-        self._metrics.batches.labels("ok").inc()
-        self._metrics.accepted.inc(len(accepted))
-        self._metrics.duplicates.inc(duplicates)
         rejected = [
             pb.RejectedEvent(
                 index=fresh_index[i], event_id=fresh[i].event_id[:64], reason=reason.value
             )
             for i, reason in verdict.rejected
         ]
-        for _, reason in verdict.rejected:
-            self._metrics.rejected.labels(reason.name.lower()).inc()
-        if rejected:
-            logger.info(
-                "node %s: %d of %d events refused (first: %s)",
-                node.node_id,
-                len(rejected),
-                len(events),
-                rejected[0].reason,
-            )
-        return pb.PublishEventsResponse(
-            accepted=len(accepted), duplicates=duplicates, rejected=rejected
+        return self._answer(
+            node,
+            len(events),
+            len(accepted),
+            duplicates,
+            rejected,
+            [reason for _, reason in verdict.rejected],
         )

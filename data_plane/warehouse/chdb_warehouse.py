@@ -152,14 +152,15 @@ class ChdbWarehouse:
             return pa.ipc.open_stream(result.bytes()).read_all()
 
         table = await self._run(work)
-        return engine_decoding.split(table, len(payloads))
+        return engine_decoding.split(table)
 
     async def write_event_batches(
         self, payloads: Sequence[tuple[bytes, str]]
     ) -> engine_decoding.EngineWrite:
         """Writes the events of EventBatch messages (value, tenant header) to `events`,
-        decoded by the engine, each new event id once (see `engine_decoding.py`): one scan
-        (problems, known ids, counts), then one INSERT ... SELECT. Raises
+        decoded by the engine, each new event id once (see `engine_decoding.py`): decoded
+        once into a temporary table, scanned (problems, known ids, counts), then inserted
+        from it. Raises
         BatchRefusedError, having written nothing, when a message is no EventBatch."""
         data = engine_decoding.framed(payloads)
 
@@ -169,19 +170,21 @@ class ChdbWarehouse:
             source = engine_decoding.file_source(str(path))
             settings = engine_decoding.settings_clause(str(scratch / "events.proto"))
             path.write_bytes(data)
+            session.query(f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}")
             try:
                 try:
-                    result = session.query(engine_decoding.scan_sql(source) + settings, "Native")
+                    session.query(engine_decoding.staging_sql(source) + settings)
                 except Exception as exc:
-                    session.query("SELECT 1", "CSV")  # see decode_batches
                     raise engine_decoding.BatchRefusedError(str(exc).strip()) from exc
+                result = session.query(engine_decoding.scan_sql(), "Native")
                 scan = engine_decoding.read_scan(decode_native(result.bytes()).rows)
                 inserted = scan.distinct - len(scan.known)
                 if inserted:
-                    sql = engine_decoding.insert_sql(source, _INSERT_SETTINGS) + settings
+                    sql = engine_decoding.insert_sql(_INSERT_SETTINGS, scan)
                     session.query(sql, params=parameter_texts(sql, {"known": scan.known}))
             finally:
                 path.unlink(missing_ok=True)
+                session.query(f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}")
             return engine_decoding.EngineWrite(
                 inserted=inserted,
                 duplicates=scan.events - inserted,

@@ -253,9 +253,9 @@ _COLUMNS: dict[str, str] = {
 }
 
 EMPTY_BATCH = "empty EventBatch"
-#: The problems of `ingest/decoding.py`, in the same order and words (an empty batch has
-#: no rows here; `split` finds it by its missing index).
+#: The problems of `ingest/decoding.py`, in the same order and words.
 _PROBLEM = f"""multiIf(
+    empty(`events.event_id`), '{EMPTY_BATCH}',
     arrayExists(t -> t != header_tenant, `events.tenant_id`),
         'event tenant differs from the tenant_id header',
     arrayExists((i, p) -> length(i) != 36 OR p = '', `events.event_id`, `events.payload`),
@@ -286,63 +286,49 @@ SELECT
     _problem,
     {selected}
 FROM (SELECT *, {_PROBLEM} AS _problem FROM {source})
-ARRAY JOIN {arrays}
+LEFT ARRAY JOIN {arrays}
 """  # noqa: S608
 
 
 _VIEWER_KINDS = "('viewer_started', 'viewer_progress', 'viewer_ended')"
 
 
-def scan_sql(source: str) -> str:
-    """What the engine's write needs to know before it inserts, in one result of rows
+#: The session's table holding the batch being written, decoded once.
+STAGING = "ingest_batch"
+
+
+def staging_sql(source: str) -> str:
+    """Fills STAGING (a temporary Memory table) with the decoded batch."""
+    return f"CREATE TEMPORARY TABLE {STAGING} ENGINE = Memory AS " + decode_sql(
+        source, canonical_ids=True
+    )
+
+
+def scan_sql() -> str:
+    """What the write needs to know before it inserts STAGING, in one result of rows
     (what, n, text, first_ms, last_ms):
 
-    - ('problem', message index, problem, 0, 0) per message with a problem (an empty one
-      included);
+    - ('problem', message index, problem, 0, 0) per message with a problem;
     - ('known', 0, id, 0, 0) per event id of the others that the dedup index holds (looked
       up in the hours the batch spans);
     - ('stats', events, distinct ids, viewer events' first and last time in ms), once.
     """
+    valid = f"{STAGING} WHERE _problem = ''"
+    at = "toUnixTimestamp64Milli(occurred_at)"
     return f"""
-WITH batch AS (
-    SELECT
-        message_index,
-        if(empty(`events.event_id`), '{EMPTY_BATCH}', {_PROBLEM}) AS _problem,
-        arrayMap(i -> lower(i), `events.event_id`) AS ids,
-        arrayMap(k -> toString(k), `events.payload`) AS kinds,
-        arrayMap((s, n) -> s * 1000 + intDiv(n, 1000000),
-                 `events.occurred_at.seconds`, `events.occurred_at.nanos`) AS times
-    FROM {source}
-),
-valid AS (
-    SELECT id, kind, at FROM batch ARRAY JOIN ids AS id, kinds AS kind, times AS at
-    WHERE _problem = ''
-)
-SELECT 'problem' AS what, toInt64(message_index) AS n, _problem AS text,
+SELECT 'problem' AS what, toInt64(_message) AS n, any(_problem) AS text,
        toInt64(0) AS first_ms, toInt64(0) AS last_ms
-FROM batch WHERE _problem != ''
+FROM {STAGING} WHERE _problem != '' GROUP BY _message
 UNION ALL
 SELECT 'known', toInt64(0), toString(event_id), toInt64(0), toInt64(0) FROM event_ids_by_hour
 WHERE toStartOfHour(occurred_at)
-      BETWEEN toStartOfHour(fromUnixTimestamp64Milli((SELECT min(at) FROM valid), 'UTC'))
-          AND toStartOfHour(fromUnixTimestamp64Milli((SELECT max(at) FROM valid), 'UTC'))
-  AND event_id IN (SELECT toUUID(id) FROM valid)
+      BETWEEN (SELECT toStartOfHour(min(occurred_at)) FROM {valid})
+          AND (SELECT toStartOfHour(max(occurred_at)) FROM {valid})
+  AND event_id IN (SELECT toUUID(event_id) FROM {valid})
 UNION ALL
-SELECT 'stats', toInt64(count()), toString(uniqExact(id)),
-       toInt64(minIf(at, kind IN {_VIEWER_KINDS})), toInt64(maxIf(at, kind IN {_VIEWER_KINDS}))
-FROM valid
-"""  # noqa: S608
-
-
-def insert_sql(source: str, insert_settings: str) -> str:
-    """Inserts the events of the messages without a problem whose ids are neither in the
-    `known` parameter nor earlier in the batch."""
-    names = ", ".join(f"`{name}`" for name in SCHEMA.names)
-    return f"""
-INSERT INTO events ({names}) SETTINGS {insert_settings}
-SELECT {names} FROM ({decode_sql(source, canonical_ids=True)})
-WHERE _problem = '' AND event_id NOT IN {{known:Array(String)}}
-LIMIT 1 BY event_id
+SELECT 'stats', toInt64(count()), toString(uniqExact(event_id)),
+       toInt64(minIf({at}, kind IN {_VIEWER_KINDS})), toInt64(maxIf({at}, kind IN {_VIEWER_KINDS}))
+FROM {valid}
 """  # noqa: S608
 
 
@@ -373,6 +359,21 @@ def read_scan(rows: Sequence[tuple[object, ...]]) -> Scan:
     return Scan(sorted(problems), known, events, distinct, span)
 
 
+def insert_sql(insert_settings: str, scan: Scan) -> str:
+    """Inserts the events of STAGING's messages without a problem whose ids are neither
+    in the `known` parameter nor earlier in the batch (the filters the scan shows to be
+    needed: usually neither is)."""
+    names = ", ".join(f"`{name}`" for name in SCHEMA.names)
+    known = " AND event_id NOT IN {known:Array(String)}" if scan.known else ""
+    repeated = "LIMIT 1 BY event_id" if scan.distinct < scan.events else ""
+    return f"""
+INSERT INTO events ({names}) SETTINGS {insert_settings}
+SELECT {names} FROM {STAGING}
+WHERE _problem = ''{known}
+{repeated}
+"""  # noqa: S608
+
+
 class BatchRefusedError(WarehouseError):
     """The engine could not read the batch (a message that is no EventBatch); nothing was
     written. Decoding it in Python finds the culprit."""
@@ -395,24 +396,19 @@ class EngineWriting(Protocol):
     async def write_event_batches(self, payloads: Sequence[tuple[bytes, str]]) -> EngineWrite: ...
 
 
-def split(table: pa.Table, messages: int) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """The engine's result for `messages` messages -> (rows in event_rows.SCHEMA,
-    (message index, problem) of the messages with a problem, in index order)."""
-    problem = table["_problem"]
-    bad = pc.not_equal(problem, "")
-    found: set[tuple[int, str]] = set()
+def split(table: pa.Table) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The result of `decode_sql` -> (rows in event_rows.SCHEMA, (message index, problem)
+    of the messages with a problem, in index order)."""
+    bad = pc.not_equal(table["_problem"], "")
+    problems: set[tuple[int, str]] = set()
     if pc.any(bad).as_py():
         flagged = table.filter(bad)
-        found = set(
+        problems = set(
             zip(flagged["_message"].to_pylist(), flagged["_problem"].to_pylist(), strict=True)
         )
         table = table.filter(pc.invert(bad))
-    seen = set(pc.unique(table["_message"]).to_pylist())
-    seen.update(index for index, _ in found)
-    if len(seen) < messages:
-        found.update((index, EMPTY_BATCH) for index in range(messages) if index not in seen)
     rows = table.select(list(SCHEMA.names)).cast(SCHEMA)
-    return rows, sorted((int(index), str(text)) for index, text in found)
+    return rows, sorted((int(index), str(text)) for index, text in problems)
 
 
 def literal(text: str) -> str:

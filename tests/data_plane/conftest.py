@@ -59,9 +59,10 @@ def data_settings(control: ControlPlane, **overrides: Any) -> DataPlaneSettings:
         "api_port": 0,
         "ingest_max_wait_ms": 50,
         "viewer_idle_timeout_s": 60,
-        # Decoding workers are spawned processes (about a second each); the tests that
-        # are about them ask for them, and the end-to-end tests run the default.
+        # Decoding and ingress workers are spawned processes (about a second each); the
+        # tests that are about them ask for them, and the end-to-end tests run the default.
         "ingest_decode_workers": 0,
+        "ingress_workers": 0,
     }
     values.update(overrides)
     return DataPlaneSettings(**values)
@@ -122,8 +123,11 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack(control: ControlPlane, chdb_warehouse: Warehouse) -> AsyncIterator[Stack]:
-    settings = data_settings(control)
+async def stack(
+    request: pytest.FixtureRequest, control: ControlPlane, chdb_warehouse: Warehouse
+) -> AsyncIterator[Stack]:
+    """The data plane with every role; `indirect` parameters are ingress workers."""
+    settings = data_settings(control, ingress_workers=getattr(request, "param", 0))
     async with running_data_plane(settings, ALL_ROLES, warehouse=chdb_warehouse) as plane:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{plane.ingress_port}")
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{plane.api_port}", timeout=10)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from tidecast.events.v1 import events_pb2 as ev
+from tidecast.events.v1.ingress_pb2 import PublishEventsRequest
 
 from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, TENANT_HEADER, to_messages
 from data_plane.ingress.recent_ids import RecentIds
-from data_plane.ingress.validation import Rejection, judge, streams_of
-from tests.data_plane.factory import event, node_health, now_ms, viewer
+from data_plane.ingress.request_judging import JudgedRequest, judge_request
+from data_plane.ingress.validation import Rejection, check_owner, judge, streams_of
+from tests.data_plane.factory import event, node_health, now_ms, uuid7, viewer
 
 OWNERS = {"stream-1": "tenant-a", "stream-2": "tenant-b"}
 DAY_MS = 24 * 3600 * 1000
@@ -35,11 +37,13 @@ def test_well_formed_events_of_every_kind_are_accepted() -> None:
     assert verdict_of(events) == {i: None for i in range(len(events))}
 
 
-def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted() -> None:
+def mixed_batch() -> tuple[list[ev.Event], dict[int, Rejection | None]]:
+    """A well-formed event, then one event per reason (and two node events)."""
     good = viewer("viewer_started", "v1")
     no_payload = ev.Event()
     no_payload.CopyFrom(good)
     no_payload.ClearField("viewer_started")
+    no_payload.event_id = uuid7()  # its own id: a repeated one would be a duplicate
     bad_id = viewer("viewer_started", "v2", event_id="not-a-uuid")
     no_time = viewer("viewer_started", "v3")
     no_time.ClearField("occurred_at")
@@ -60,7 +64,11 @@ def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted()
     cases[12] = (cases[12][0], Rejection.NODE_EVENT_WITH_TENANT)
     cases[13] = (viewer("viewer_started", "v13", stream_id="s" * 65), Rejection.FIELD_TOO_LONG)
     events = [good] + [e for e, _ in cases.values()]
-    expected = {0: None} | {i: reason for i, (_, reason) in cases.items()}
+    return events, {0: None} | {i: reason for i, (_, reason) in cases.items()}
+
+
+def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted() -> None:
+    events, expected = mixed_batch()
     assert verdict_of(events) == expected
 
 
@@ -107,3 +115,55 @@ def test_recent_ids_forget_the_oldest_generation_beyond_capacity() -> None:
     recent.remember(["e", "f"])
     assert "a" not in recent and all(i in recent for i in "def")
     assert len(recent) <= 2 * 3
+
+
+def judged_verdict(request: bytes) -> tuple[JudgedRequest, dict[int, Rejection | None]]:
+    """What the worker path decides: shape on the worker, owners per group on the loop."""
+    now = now_ms()
+    judged = judge_request(request, "node-1", now, now - DAY_MS, 10_000)
+    answer: dict[int, Rejection | None] = dict(judged.rejected)
+    for group in judged.groups:
+        owner_rejection = (
+            None if group.node_scoped else check_owner(group.tenant_id, OWNERS.get(group.stream_id))
+        )
+        answer.update((index, owner_rejection) for index in group.indexes)
+    return judged, answer
+
+
+def test_a_request_judged_on_a_worker_gets_the_verdict_judge_gives() -> None:
+    events, expected = mixed_batch()
+    events += [
+        viewer("viewer_progress", "b", stream_id="stream-2", tenant_id="tenant-b"),
+        viewer("viewer_progress", "v1"),
+    ]
+    expected |= {len(events) - 2: None, len(events) - 1: None}
+    request = PublishEventsRequest(events=events).SerializeToString()
+    judged, answer = judged_verdict(request)
+    assert answer == verdict_of(events) == expected
+    assert judged.ids == [e.event_id for e in events] and judged.repeated == 0
+    # Each group's values hold its events, in request order, one stream and tenant each.
+    for group in judged.groups:
+        replay = [e for v in group.values for e in ev.EventBatch.FromString(v).events]
+        assert replay == [events[i] for i in group.indexes]
+        assert {(e.stream_id, e.tenant_id) for e in replay} == {(group.stream_id, group.tenant_id)}
+
+
+def test_a_worker_counts_repeated_ids_once_and_splits_bursts() -> None:
+    burst = [viewer("viewer_progress", f"s{i}") for i in range(MAX_MESSAGE_EVENTS + 1)]
+    request = PublishEventsRequest(events=[*burst, burst[0], burst[1]]).SerializeToString()
+    judged, answer = judged_verdict(request)
+    assert judged.repeated == 2 and set(answer) == set(range(len(burst)))
+    (group,) = judged.groups
+    assert [len(ev.EventBatch.FromString(v).events) for v in group.values] == [
+        MAX_MESSAGE_EVENTS,
+        1,
+    ]
+
+
+def test_a_worker_flags_malformed_and_oversized_requests() -> None:
+    assert judge_request(b"\xff garbage", "node-1", 0, 0, 10).malformed
+    request = PublishEventsRequest(
+        events=[viewer("viewer_started", f"v{i}") for i in range(11)]
+    ).SerializeToString()
+    judged = judge_request(request, "node-1", now_ms(), 0, 10)
+    assert judged.too_many == 11 and not judged.groups

@@ -135,6 +135,7 @@ async def test_spooled_events_reach_the_warehouse_once_and_the_api_reports_them(
         ] == [("pub-1", "rtmp", "h264", 1280)]
 
 
+@pytest.mark.parametrize("stack", [0, 1], indirect=True, ids=["judged-on-loop", "judged-on-worker"])
 async def test_events_for_another_tenant_or_unknown_streams_are_refused_and_not_stored(
     stack: Stack,
 ) -> None:
@@ -155,12 +156,17 @@ async def test_events_for_another_tenant_or_unknown_streams_are_refused_and_not_
         (2, Rejection.UNKNOWN_STREAM.value),
         (3, Rejection.WRONG_NODE.value),
     ]
+    # A retry: the accepted event is a duplicate, the others are refused again.
+    again = await stack.publish(node, [good, forged, unknown, other_node])
+    assert (again.accepted, again.duplicates) == (0, 1)
+    assert [r.index for r in again.rejected] == [1, 2, 3]
     await stack.wait_stored(tenant_a, 1)
     await asyncio.sleep(0.3)
     assert await stack.stored_events(tenant_a) == 1
     assert await stack.stored_events(tenant_b) == 0
 
 
+@pytest.mark.parametrize("stack", [0, 1], indirect=True, ids=["judged-on-loop", "judged-on-worker"])
 async def test_malformed_oversized_and_unauthenticated_batches_are_refused(stack: Stack) -> None:
     control = stack.control
     tenant, stream = await tenant_with_stream(control)

@@ -215,9 +215,12 @@ async def test_the_engine_writes_what_the_python_path_writes_each_id_once(
 
     again = await sink.write_messages([(batch([upper, *events]), engine_tenant)])
     assert (again.inserted, again.duplicates) == (0, 8)
+    late = viewer("viewer_ended", "w", tenant_id=engine_tenant, stream_id="s1", at_ms=AT)
+    mixed = await sink.write_messages([(batch([events[1], late, late]), engine_tenant)])
+    assert (mixed.inserted, mixed.duplicates) == (1, 2)
 
-    python_events = retenant(events, python_tenant)
-    assert (await EventSink(chdb_warehouse).write(python_events)).inserted == 7
+    python_events = retenant([*events, late], python_tenant)
+    assert (await EventSink(chdb_warehouse).write(python_events)).inserted == 8
     assert await stored(chdb_warehouse, engine_tenant) == await stored(
         chdb_warehouse, python_tenant
     )

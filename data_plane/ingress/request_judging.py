@@ -1,0 +1,96 @@
+"""A PublishEvents request judged whole, on a worker process: parsing, every check that
+needs no I/O, and the accepted events grouped into bus message values. Pure; arguments
+and result pickle.
+
+What is left to the servicer's loop is per group, not per event: the duplicate memory
+(set operations on the ids), the streams' owners (one directory lookup per stream) and
+producing. An event's owner check cannot fail or pass within a group, since a group is
+one stream of one tenant: the group is accepted or refused whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from tidecast.events.v1 import events_pb2 as ev
+from tidecast.events.v1 import ingress_pb2 as pb
+
+from data_plane.ingress.batching import MAX_MESSAGE_EVENTS
+from data_plane.ingress.validation import NODE_SCOPED_KINDS, Rejection, check_shape
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Accepted-shape events of one stream and tenant (or of the node: `stream_id` empty)."""
+
+    stream_id: str
+    tenant_id: str
+    node_scoped: bool
+    #: Their indexes in the request, in order.
+    indexes: list[int]
+    #: Serialized EventBatch values, at most MAX_MESSAGE_EVENTS events each.
+    values: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedRequest:
+    #: The request is no PublishEventsRequest.
+    malformed: bool = False
+    #: The number of events when there are more than allowed (nothing else is judged).
+    too_many: int = 0
+    #: Every event's id, in request order.
+    ids: list[str] = field(default_factory=list)
+    #: Events repeating an id earlier in the request (counted as duplicates).
+    repeated: int = 0
+    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+
+def judge_request(
+    request: bytes, node_id: str, now_ms: int, oldest_ms: int, max_events: int
+) -> JudgedRequest:
+    try:
+        events = pb.PublishEventsRequest.FromString(request).events
+    except DecodeError:
+        return JudgedRequest(malformed=True)
+    if len(events) > max_events:
+        return JudgedRequest(too_many=len(events))
+    ids = [e.event_id for e in events]
+    seen: set[str] = set()
+    repeated = 0
+    rejected: list[tuple[int, Rejection]] = []
+    members: dict[tuple[str, str], tuple[bool, list[int], list[ev.Event]]] = {}
+    unique = len(set(ids)) == len(ids)
+    for index, event in enumerate(events):
+        if not unique:
+            if ids[index] in seen:
+                repeated += 1
+                continue
+            seen.add(ids[index])
+        rejection = check_shape(event, node_id, now_ms, oldest_ms)
+        if rejection is not None:
+            rejected.append((index, rejection))
+            continue
+        key = (event.stream_id, event.tenant_id)
+        member = members.get(key)
+        if member is None:
+            node_scoped = event.WhichOneof("payload") in NODE_SCOPED_KINDS
+            members[key] = (node_scoped, [index], [event])
+        else:
+            member[1].append(index)
+            member[2].append(event)
+    groups = [
+        Group(
+            stream_id=stream_id,
+            tenant_id=tenant_id,
+            node_scoped=node_scoped,
+            indexes=indexes,
+            values=[
+                ev.EventBatch(events=group[start : start + MAX_MESSAGE_EVENTS]).SerializeToString()
+                for start in range(0, len(group), MAX_MESSAGE_EVENTS)
+            ],
+        )
+        for (stream_id, tenant_id), (node_scoped, indexes, group) in members.items()
+    ]
+    return JudgedRequest(ids=ids, repeated=repeated, rejected=rejected, groups=groups)

@@ -1,0 +1,80 @@
+"""CPU-bound pure functions on spawned worker processes, beside the event loop.
+
+The data plane's per-event Python work (the ingress's checks, the ingest's decoding when
+the warehouse cannot decode) would otherwise hold the loop's GIL, which also slows every
+engine thread of the process that needs it back. Workers are spawned, not forked: the
+parent holds gRPC and warehouse threads that a fork would copy mid-flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class WorkerUnavailableError(Exception):
+    """A worker died; the pool is replaced and the work can be submitted again."""
+
+
+def _warm() -> bool:
+    return True
+
+
+class WorkerProcesses:
+    """`workers` processes (none: callers run the work on the loop themselves)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 0:
+            raise ValueError("workers must be >= 0")
+        self.workers = workers
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._executor
+
+    def pids(self) -> list[int]:
+        """The pids of the running workers (for tests and diagnostics)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [pid for pid, process in processes.items() if process.is_alive()]
+
+    async def start(self) -> None:
+        """Starts the workers now rather than at the first call (a spawn and its imports
+        take about a second)."""
+        if self.workers:
+            loop = asyncio.get_running_loop()
+            pool = self._pool()
+            await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(self.workers)))
+
+    async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(*args)` on a worker; its arguments and result must pickle."""
+        if kwargs:
+            raise TypeError("pass arguments by position")
+        pool = self._pool()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool as exc:
+            self._discard()
+            raise WorkerUnavailableError(f"a worker process died: {exc}") from exc
+
+    def _discard(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: executor.shutdown(wait=True, cancel_futures=True)
+            )
