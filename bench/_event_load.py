@@ -1,10 +1,10 @@
 """Load for the event-pipeline benchmark: simulated sidecars sending PublishEvents batches.
 
 Building events in Python costs several microseconds each, more than the pipeline spends
-on them, so a sidecar serializes one batch template every 100 ms (its `occurred_at` is
-then at most 100 ms before the send, which only overstates latency) and stamps each batch
-with fresh event ids by joining the template's pieces around a new UUIDv7 prefix: one
-C-level join per batch.
+on them, so a sidecar builds one batch template, restamps its `occurred_at` and
+serializes it every 100 ms (the time is then at most 100 ms before the send, which only
+overstates latency) and stamps each batch with fresh event ids by joining the template's
+pieces around a new UUIDv7 prefix: one C-level join per batch.
 """
 
 from __future__ import annotations
@@ -37,12 +37,11 @@ def _prefix() -> str:
 
 @dataclass
 class BatchTemplate:
+    request: pb.PublishEventsRequest
     pieces: list[bytes]
 
     @classmethod
     def build(cls, node_id: str, tenant_id: str, streams: list[str], size: int) -> BatchTemplate:
-        now = time.time_ns()
-        stamp = Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000)
         events = []
         for i in range(size):
             event = ev.Event(
@@ -50,7 +49,6 @@ class BatchTemplate:
                 tenant_id=tenant_id,
                 node_id=node_id,
                 stream_id=streams[i % len(streams)],
-                occurred_at=stamp,
             )
             progress = event.viewer_progress
             progress.session_id = f"{node_id[:8]}-{i % 200}"
@@ -58,8 +56,18 @@ class BatchTemplate:
             progress.bytes_sent = 1
             progress.watched_ms = 1000
             events.append(event)
-        body = pb.PublishEventsRequest(events=events).SerializeToString()
-        return cls(pieces=body.split(_PLACEHOLDER.encode()))
+        template = cls(request=pb.PublishEventsRequest(events=events), pieces=[])
+        template.restamp()
+        return template
+
+    def restamp(self) -> None:
+        """Sets every event's `occurred_at` to now: about a microsecond per event, a
+        quarter of building the events anew."""
+        now = time.time_ns()
+        stamp = Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000)
+        for event in self.request.events:
+            event.occurred_at.CopyFrom(stamp)
+        self.pieces = self.request.SerializeToString().split(_PLACEHOLDER.encode())
 
     def stamp(self) -> bytes:
         return _prefix().encode().join(self.pieces)
@@ -98,16 +106,14 @@ class SidecarLoad:
         interval = self.batch * self.in_flight / self.rate if self.rate > 0 else 0.0
 
         async def worker() -> None:
-            nonlocal template, built_at
+            nonlocal built_at
             next_send = time.monotonic()
             while time.monotonic() < end:
                 if interval:
                     next_send += interval
                     await asyncio.sleep(max(0.0, next_send - time.monotonic()))
                 if time.monotonic() - built_at > 0.1:
-                    template = BatchTemplate.build(
-                        self.node_id, self.tenant_id, self.streams, self.batch
-                    )
+                    template.restamp()
                     built_at = time.monotonic()
                 started = time.perf_counter()
                 try:
