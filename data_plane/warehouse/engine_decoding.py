@@ -1,13 +1,17 @@
-"""EventBatch messages decoded by the warehouse engine itself, in C++. Pure: schema text,
-framing and SQL; the adapter runs the query.
+"""EventBatch messages decoded and written by the warehouse engine itself, in C++. Pure:
+schema text, framing and SQL; the adapter runs the statements.
 
 ClickHouse reads Protocol Buffers (the `Protobuf` input format) and fills columns by field
 name, nested messages as `parent.child` and repeated ones as arrays. Each bus message
 becomes one row of a `Batch` message (an EventBatch plus two framing fields: the message's
-tenant header and its index), the query ARRAY JOINs the events and computes the `events`
-table's columns, and each message's problem (what `ingest/decoding.py` would refuse) is
-computed beside its rows. The engine does in about 1 us per event, in its own threads,
-what the Python decoding does in 5-6 us on a core holding the GIL.
+tenant header and its index); `decode_sql` LEFT ARRAY JOINs the events, computes the
+`events` table's columns, and beside each row its message's problem (what
+`ingest/decoding.py` would refuse, in the same words). A write then runs three statements:
+the decoding into a temporary Memory table (`staging_sql`, the protobuf read once), a scan
+of it (`scan_sql`: problem messages, ids the dedup index holds, counts) and an insert from
+it (`insert_sql`). Measured on this machine: 20,000 events decoded in 45-52 ms by the
+engine against 105-150 ms by the Python decoding, and the engine's time is spent with the
+GIL released, so the process's event loop keeps running.
 
 The schema the engine reads is generated from the compiled descriptors, so it cannot
 drift from the contract: enums become int32 (their wire type), `google.protobuf.Timestamp`
@@ -16,7 +20,7 @@ a local message of the same wire shape, the `payload` oneof stays a oneof so tha
 members' fields are summed or concatenated per column: only one member is set per event,
 the others read as zero values.
 
-A message that is not an EventBatch at all makes the engine refuse the whole query; the
+A message that is not an EventBatch at all makes the engine refuse the whole batch; the
 caller then decodes that batch in Python, which finds the culprit.
 """
 
