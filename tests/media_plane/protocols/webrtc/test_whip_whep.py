@@ -290,6 +290,79 @@ async def test_a_viewer_that_never_connects_is_dropped_and_its_ports_freed() -> 
         await engine.stop()
 
 
+async def test_a_publish_that_never_connects_holds_the_key_but_is_never_live() -> None:
+    import httpx
+
+    from media_plane.edge_engine import MediaEngine
+    from tests.media_plane.protocols.webrtc.conftest import Hooks, edge_settings
+
+    hooks = Hooks()
+    engine = MediaEngine(edge_settings(webrtc_connect_timeout_s=2.0), hooks)
+    await engine.start()
+    # A real peer, open all along, that posts its offer and ignores the answer: its ICE
+    # never starts, so the edge's checks are never nominated and DTLS never begins.
+    silent = peer()
+    silent.addTransceiver(SyntheticVideo(), direction="sendonly")
+    silent.addTransceiver(SyntheticAudio(), direction="sendonly")
+    try:
+        assert engine.webrtc is not None
+        sessions = engine.webrtc
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{engine.webrtc_port}", timeout=10.0
+        ) as http:
+            edge = Edge(engine, hooks, http)
+            await silent.setLocalDescription(await silent.createOffer())
+            before = _udp_sockets()
+            response = await http.post(
+                f"/whip/{GOOD_KEY}",
+                content=silent.localDescription.sdp,
+                headers={"Content-Type": "application/sdp"},
+            )
+            assert response.status_code == 201
+            # The session holds the key: a concurrent second publisher gets 409...
+            second = peer()
+            second.addTransceiver(SyntheticVideo(), direction="sendonly")
+            try:
+                refused = await negotiate(http, second, f"/whip/{GOOD_KEY}")
+                assert not isinstance(refused, Session) and refused.status_code == 409
+            finally:
+                await second.close()
+            # ...but the stream is not live: no started event, not playable, and the
+            # engine's stats (heartbeats, the streams gauge) list it as awaiting media.
+            (held,) = engine.stats().streams
+            assert held.stream_id == "stream-1" and not held.live
+            viewer = Viewer()
+            try:
+                play = await viewer.play(edge)
+                assert not isinstance(play, Session) and play.status_code == 404
+            finally:
+                await viewer.close()
+            async with asyncio.timeout(10):
+                while sessions.stats().publishers:
+                    await asyncio.sleep(0.05)
+            assert sessions.stats().connect_timeouts == 1
+            assert silent.connectionState != "connected"
+            assert not engine.registry.is_live("stream-1")
+            assert engine.stats().streams == []
+            # Cleaned up without a trace in the stream's lifecycle.
+            assert not {"stream_started", "stream_ended", "ingest_health"} & set(hooks.kinds())
+            assert _udp_sockets() <= before
+            # The key is free again, and a publisher that sends media goes live.
+            publisher = await publish(edge)
+            try:
+                await edge.wait_for(lambda: "stream_started" in hooks.kinds())
+                (stream,) = engine.stats().streams
+                assert stream.live
+            finally:
+                await http.delete(publisher.location)
+                await publisher.pc.close()
+            await edge.wait_for(lambda: "stream_ended" in hooks.kinds())
+            assert hooks.kinds().count("stream_started") == 1
+    finally:
+        await silent.close()
+        await engine.stop()
+
+
 async def test_a_viewer_that_vanishes_is_released_by_consent_checks(
     edge: Edge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
