@@ -47,6 +47,12 @@ class BandwidthMeter:
         )
 
 
+def live_streams(stats: EngineStats) -> int:
+    """Streams with media flowing; a publish still connecting holds its key but is not
+    live (see `StreamStats.live`)."""
+    return sum(1 for s in stats.streams if s.live)
+
+
 def build_heartbeat(
     place: NodePlace,
     stats: EngineStats,
@@ -71,11 +77,13 @@ def build_heartbeat(
                 is_origin=True,
                 viewers=s.viewers,
                 ingest_bitrate_bps=s.ingest_bitrate_bps,
+                # Listed all the same: the control plane keeps the key held by this node.
+                awaiting_media=not s.live,
             )
             for s in stats.streams
         ],
         viewers=stats.viewers,
-        streams_carried=len(stats.streams),
+        streams_carried=live_streams(stats),
     )
 
 
@@ -114,7 +122,7 @@ class Heartbeater:
         stats = self._stats()
         memory = psutil.virtual_memory()
         bw_in, bw_out = self._bandwidth.sample(stats.bytes_in, stats.bytes_out)
-        self._metrics.streams.set(len(stats.streams))
+        self._metrics.streams.set(live_streams(stats))
         self._metrics.viewers.set(stats.viewers)
         self._metrics.bytes_in.set(stats.bytes_in)
         self._metrics.bytes_out.set(stats.bytes_out)

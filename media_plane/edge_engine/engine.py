@@ -54,7 +54,12 @@ class EngineSettings:
 
 
 class _Lifecycle:
-    """Reports a stream's start (once its codecs are known) and its end."""
+    """Reports a stream's start and its end.
+
+    A stream starts when media flows (its codecs are known from the first frames), not
+    when the publish is accepted: a WHIP publish holds its key from the answer on, but a
+    peer that never connects must not look live. A publish that ends without media ends
+    silently: no started event, so no ended event either."""
 
     def __init__(
         self,
@@ -68,6 +73,8 @@ class _Lifecycle:
         self._emit = emit
         self._finished = finished
         self.started = False
+        #: Wall-clock time of the started event: the stream's duration counts from it.
+        self.started_at = 0.0
 
     def on_tracks(self, video: VideoTrack | None, audio: AudioTrack | None) -> None:
         self._meter.on_tracks(video, audio)
@@ -80,12 +87,13 @@ class _Lifecycle:
         if self.started:
             return
         self.started = True
+        self.started_at = time.time()
         stream, video, audio = self._stream, self._meter.video, self._meter.audio
         self._emit(
             EngineEvent(
                 EngineEventKind.STREAM_STARTED,
                 stream.stream_id,
-                time.time(),
+                self.started_at,
                 {
                     "session_id": stream.session_id,
                     "protocol": stream.protocol,
@@ -101,7 +109,9 @@ class _Lifecycle:
         )
 
     def on_end(self) -> None:
-        self._announce()
+        if not self.started:
+            self._finished()
+            return
         stream = self._stream
         self._emit(
             EngineEvent(
@@ -112,7 +122,7 @@ class _Lifecycle:
                     "session_id": stream.session_id,
                     "protocol": stream.protocol,
                     "reason": stream.end_reason,
-                    "duration_ms": int((time.time() - stream.started_at) * 1000),
+                    "duration_ms": int((time.time() - self.started_at) * 1000),
                     "bytes_in": self._meter.total_bytes,
                 },
             )
@@ -214,6 +224,7 @@ class MediaEngine:
         live_bytes = 0
         for stream in self.registry.live():
             meter = self._meters.get(stream.stream_id)
+            lifecycle = self._lifecycles.get(stream.stream_id)
             live_bytes += meter.total_bytes if meter else 0
             streams.append(
                 StreamStats(
@@ -224,6 +235,7 @@ class MediaEngine:
                     + self._webrtc_viewers.get(stream.playback_id, 0),
                     bytes_in=meter.total_bytes if meter else 0,
                     ingest_bitrate_bps=meter.last_bitrate_bps if meter else 0,
+                    live=lifecycle is not None and lifecycle.started,
                 )
             )
         webrtc = self.webrtc.stats() if self.webrtc is not None else None

@@ -13,6 +13,9 @@ class StreamStats:
     viewers: int
     bytes_in: int
     ingest_bitrate_bps: int
+    #: Media is flowing (the stream started event went out). False while a publish holds
+    #: the key without media yet (a WHIP peer still connecting): not live, not playable.
+    live: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,3 +33,30 @@ def test_heartbeat_lists_streams_as_origin_with_viewers() -> None:
     assert request.streams[0].stream_id == "s1"
     assert request.streams[0].is_origin
     assert request.location.lat == 1.5
+
+
+def test_a_publish_awaiting_media_holds_its_key_but_is_not_carried() -> None:
+    stats = EngineStats(
+        streams=[
+            StreamStats("s1", "p1", "rtmp", viewers=2, bytes_in=10, ingest_bitrate_bps=1),
+            StreamStats(
+                "s2", "p2", "whip", viewers=0, bytes_in=0, ingest_bitrate_bps=0, live=False
+            ),
+        ],
+        viewers=2,
+    )
+    request = build_heartbeat(
+        NodePlace("eu", 0.0, 0.0),
+        stats,
+        cpu_percent=0.0,
+        memory_used=0,
+        memory_total=1,
+        bandwidth_in_bps=0,
+        bandwidth_out_bps=0,
+    )
+    # Listed, so the control plane keeps the key on this node; not counted as live.
+    assert [(s.stream_id, s.awaiting_media) for s in request.streams] == [
+        ("s1", False),
+        ("s2", True),
+    ]
+    assert request.streams_carried == 1

@@ -38,7 +38,14 @@ process (test clients, say) behave as stock aiortc.
   daily (aiortc's are valid for 30 days), whose SSL context is made once. And the
   receiver aiortc creates for every sendonly transceiver never receives a packet, yet
   holds a receive-side bandwidth estimator (a 1000-bucket rate counter, about 97 KB) and
-  a 512-slot jitter buffer; `idle_receiver` drops them.
+  a 512-slot jitter buffer, a decoder queue and threading event, and asyncio events for
+  an RTCP task it never runs; `idle_receiver` drops them.
+* Negotiated descriptions. aiortc keeps the parsed offer and answer (every codec with its
+  parameters and feedback, 14 KB for an aiortc offer, more for a browser's) for the
+  connection's life, to create later offers and answers. WHEP never renegotiates (an ICE
+  restart is refused), and once negotiated a sendonly connection reads only the remote
+  media sections' mids and candidate lists (trickle ICE); `forget_negotiation` keeps
+  just those.
 
 tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
 any of them.
@@ -52,7 +59,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pylibsrtp
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, sdp
 from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
@@ -74,6 +81,7 @@ __all__ = [
     "MarkerJitterBuffer",
     "active_ssrc",
     "bind_sender",
+    "forget_negotiation",
     "h264_payloads",
     "idle_receiver",
     "offer_host_addresses",
@@ -389,9 +397,72 @@ def use_identity(pc: RTCPeerConnection, identity: DtlsIdentity) -> None:
     setattr(pc, "_RTCPeerConnection__certificates", [identity.certificate()])  # noqa: B010
 
 
+#: What an `RTCRtpReceiver` holds only to receive (name-mangled attributes), all read
+#: only by `receive()`, the RTP handler and the RTCP loop, or behind the `started` check of
+#: `stop()` and the decoder-thread check of `_handle_disconnect`.
+_RECEIVING_STATE = tuple(
+    f"_RTCRtpReceiver__{name}"
+    for name in (
+        "remote_bitrate_estimator",
+        "nack_generator",
+        "jitter_buffer",
+        "decoder_queue",
+        "decoder_error",
+        "timestamp_mapper",
+        "rtcp_started",
+        "rtcp_exited",
+    )
+)
+
+
 def idle_receiver(receiver: RTCRtpReceiver) -> None:
-    """Drop what the receiver of a sendonly transceiver holds for receiving: it is never
-    registered with the transport, so it never gets a packet."""
-    setattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)  # noqa: B010
-    setattr(receiver, "_RTCRtpReceiver__nack_generator", None)  # noqa: B010
-    setattr(receiver, "_RTCRtpReceiver__jitter_buffer", JitterBuffer(capacity=1))  # noqa: B010
+    """Drop what the receiver of a sendonly transceiver holds for receiving.
+
+    aiortc makes a receiver for every transceiver but starts only those of recvonly and
+    sendrecv ones, so this one never registers with the transport, gets a packet, runs a
+    decoder thread or an RTCP task. What it holds for that is per viewer and never used: a
+    bandwidth estimator (a 1000-bucket rate counter, about 97 KB), a jitter buffer, a
+    decoder queue and error event (a `queue.Queue` and a `threading.Event`, 5 KB with
+    their locks and conditions), two asyncio events. Call before the connection starts."""
+    state = vars(receiver)
+    for name in _RECEIVING_STATE:
+        state[name] = None
+
+
+def forget_negotiation(pc: RTCPeerConnection) -> None:
+    """Drop the parsed descriptions of a negotiated connection whose transceivers only
+    send (WHEP), keeping what aiortc still reads: the remote media sections' kind, mid and
+    ICE candidates (`addIceCandidate`, for trickle ICE), so `pc.remoteDescription` is the
+    offer without its codecs and SSRCs. `pc.localDescription` is None afterwards: read the
+    answer first. Needs no renegotiation (WHEP has none): aiortc
+    reads the full descriptions only to create offers and answers, and to start the
+    receivers of transceivers that receive, which is why those are refused here."""
+    if any(t.direction != "sendonly" for t in pc.getTransceivers()):
+        raise ValueError("only a connection that only sends can forget its negotiation")
+    state = vars(pc)
+    # aiortc leaves a remote offer it answered as the pending remote description.
+    slot = _PENDING_REMOTE if state[_PENDING_REMOTE] is not None else _CURRENT_REMOTE
+    remote = state[slot]
+    if pc.signalingState != "stable" or remote is None or state[_CURRENT_LOCAL] is None:
+        raise ValueError("the connection is not negotiated")
+    kept = sdp.SessionDescription()
+    kept.origin, kept.group, kept.type = remote.origin, remote.group, remote.type
+    for media in remote.media:
+        section = sdp.MediaDescription(
+            kind=media.kind, port=media.port, profile=media.profile, fmt=[]
+        )
+        section.rtp.muxId = media.rtp.muxId
+        section.direction, section.rtcp_mux = media.direction, media.rtcp_mux
+        # Shared with the ICE and DTLS transports' remote parameters: no copies.
+        section.ice, section.dtls = media.ice, media.dtls
+        # The offer's candidates are in the ICE transport already; the list only grows
+        # with trickled ones (aiortc appends them to the remote description).
+        section.ice_candidates_complete = media.ice_candidates_complete
+        kept.media.append(section)
+    state[slot] = kept
+    state[_CURRENT_LOCAL] = None
+
+
+_CURRENT_LOCAL = "_RTCPeerConnection__currentLocalDescription"
+_CURRENT_REMOTE = "_RTCPeerConnection__currentRemoteDescription"
+_PENDING_REMOTE = "_RTCPeerConnection__pendingRemoteDescription"

@@ -25,7 +25,12 @@ from media_plane.media import TIMEBASE_HZ, AudioTrack, Codec, MediaPacket, Track
 from media_plane.protocols.webrtc._aiortc_seams import h264_payloads, vp8_payloads
 from media_plane.protocols.webrtc.h264 import AvccToAnnexB, H264FormatError, split_annexb
 from media_plane.protocols.webrtc.opus_transcoder import OPUS_CLOCK, OpusTranscoder
-from media_plane.protocols.webrtc.rtp_output import RtpFrame, RtpOutput, SendScheduler
+from media_plane.protocols.webrtc.rtp_output import (
+    PassthroughTrack,
+    RtpFrame,
+    RtpOutput,
+    SendScheduler,
+)
 
 __all__ = ["FanoutStats", "StreamFanout", "Viewer"]
 
@@ -77,6 +82,10 @@ class StreamFanout:
         self._viewers: list[Viewer] = []
         self._transcoder: OpusTranscoder | None = None
         self._scheduler = SendScheduler(loop)
+        #: One placeholder track per kind for every viewer's aiortc sender (a track is a
+        #: few KB of event emitter; it carries nothing, `rtp_output.PassthroughTrack`).
+        self._video_track = PassthroughTrack("video")
+        self._audio_track = PassthroughTrack("audio")
         # RFC 7741 4.2: a 15-bit picture id, counting frames from a random start.
         self._picture_id = random.getrandbits(15)
         self.ended = False
@@ -120,6 +129,8 @@ class StreamFanout:
                 if output is not None:
                     output.close()
         self._viewers.clear()
+        self._video_track.stop()
+        self._audio_track.stop()
         self._gop.clear()
         self._stop_transcoder()
 
@@ -129,10 +140,10 @@ class StreamFanout:
         # The video queue has room for the cached GOP on top of the usual margin, so a
         # long GOP does not overflow it before the sender has started.
         viewer = Viewer(
-            RtpOutput("video", self._scheduler, _QUEUE_LIMIT + len(self._gop))
+            RtpOutput("video", self._scheduler, _QUEUE_LIMIT + len(self._gop), self._video_track)
             if video and self.video is not None
             else None,
-            RtpOutput("audio", self._scheduler, _QUEUE_LIMIT)
+            RtpOutput("audio", self._scheduler, _QUEUE_LIMIT, self._audio_track)
             if audio and self.audio is not None
             else None,
         )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiortc import RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
-from aiortc.sdp import SessionDescription
 
 from media_plane.media import Codec
 
-__all__ = ["capabilities", "end_reason", "etag", "media_sections"]
+__all__ = ["capabilities", "end_reason", "etag"]
 
 #: A publisher whose connection closes this long after its last frame was lost, not
 #: stopped: aioice closes (rather than fails) a connection whose consent checks failed.
@@ -33,10 +30,6 @@ def end_reason(reason: str, last_frame_at: float | None, now: float) -> str:
 def etag(session_id: str) -> str:
     """The session's entity tag (quoted), answered on POST and checked on PATCH."""
     return f'"{session_id}"'
-
-
-def media_sections(sdp: str) -> list[Any]:
-    return list(SessionDescription.parse(sdp).media)
 
 
 def capabilities(kind: str, codec: Codec) -> list[RTCRtpCodecCapability]:

@@ -30,6 +30,8 @@ class OfferSummary:
     audio_codecs: tuple[str, ...]
     #: H.264 offered with packetization-mode=1 (the only mode aiortc packetizes).
     h264_mode1: bool
+    #: The ICE usernames of the offer's media sections.
+    ice_ufrags: frozenset[str] = frozenset()
 
     @property
     def has_video(self) -> bool:
@@ -92,7 +94,10 @@ def read_offer(body: bytes, *, publish: bool) -> tuple[str, OfferSummary]:
                 h264_mode1 = True
     if not video and not audio:
         raise OfferError("SDP offer has no audio or video section")
-    summary = OfferSummary(tuple(video), tuple(audio), h264_mode1)
+    ufrags = frozenset(
+        m.ice.usernameFragment for m in description.media if m.ice and m.ice.usernameFragment
+    )
+    summary = OfferSummary(tuple(video), tuple(audio), h264_mode1, ufrags)
     if publish:
         usable = [c for c in PUBLISH_VIDEO if summary.offers(c)]
         usable += [c for c in PUBLISH_AUDIO if summary.offers(c)]

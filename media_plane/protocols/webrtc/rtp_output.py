@@ -9,8 +9,8 @@ the packet is SRTP-protected with the viewer's own libsrtp session and written s
 the ICE pair's datagram transport (`SrtpLink`, built by `_aiortc_seams.bind_sender`).
 
 aiortc's sender is still negotiated and started as usual, but its track
-(`PassthroughTrack`) never yields a frame, so its RTP loop waits for ever and owns no
-encoder; its RTCP loop keeps sending sender reports (fed through `SrtpLink.report`),
+(`PassthroughTrack`) ends at the first `recv()`, so its RTP loop exits at once and never
+creates an encoder; its RTCP loop keeps sending sender reports (fed through `SrtpLink.report`),
 answers receiver reports, and hands NACKs to `RtpOutput.retransmit` and PLI/FIR to the
 session's keyframe handler.
 
@@ -84,21 +84,18 @@ class SrtpLink:
 
 
 class PassthroughTrack(MediaStreamTrack):
-    """The track an aiortc sender is given: `recv()` waits until the track is stopped
-    and yields nothing, so aiortc's RTP loop never encodes, packs or sends."""
+    """The track an aiortc sender is given: `recv()` yields nothing and ends the track,
+    so aiortc's RTP loop exits quietly at its first frame and never encodes, packs or
+    sends. (Waiting instead would keep a task, its coroutine frames and an event per
+    sender for the session's life, for nothing.) Ending the track ends only that loop:
+    the sender's RTCP loop, which the edge relies on, runs until the sender stops."""
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self._stopped = asyncio.Event()
 
     async def recv(self) -> NoReturn:
-        await self._stopped.wait()
         raise MediaStreamError
-
-    def stop(self) -> None:
-        super().stop()
-        self._stopped.set()
 
 
 class RtpOutput:
@@ -109,9 +106,17 @@ class RtpOutput:
     reaches `limit` frames (its sends cannot keep up) drops them and resumes at the next
     keyframe, so its decoder never gets a frame whose reference it lacks."""
 
-    def __init__(self, kind: str, scheduler: SendScheduler, limit: int) -> None:
+    def __init__(
+        self,
+        kind: str,
+        scheduler: SendScheduler,
+        limit: int,
+        track: PassthroughTrack | None = None,
+    ) -> None:
         self.kind = kind
-        self.track = PassthroughTrack(kind)
+        #: The placeholder the viewer's aiortc sender is given; it holds no state, so one
+        #: can serve every viewer of a stream (`StreamFanout` shares one per kind).
+        self.track = track if track is not None else PassthroughTrack(kind)
         self._scheduler = scheduler
         self._limit = limit
         self._pending: deque[tuple[RtpFrame, int]] = deque()
@@ -239,9 +244,9 @@ class RtpOutput:
         self._detach()
 
     def close(self) -> None:
+        # The track is left alone: it may be shared, and it ends at its first `recv()`.
         self.closed = True
         self._detach()
-        self.track.stop()
 
     def _detach(self) -> None:
         self._link = None

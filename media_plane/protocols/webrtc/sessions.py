@@ -48,6 +48,7 @@ from media_plane.protocols.webrtc._aiortc_seams import (
     DtlsIdentity,
     active_ssrc,
     bind_sender,
+    forget_negotiation,
     idle_receiver,
     offer_host_addresses,
     replace_keyframe_handler,
@@ -69,7 +70,6 @@ from media_plane.protocols.webrtc.negotiation import (
     capabilities,
     end_reason,
     etag,
-    media_sections,
 )
 from media_plane.protocols.webrtc.offer import OfferSummary, read_offer
 from media_plane.protocols.webrtc.opus_transcoder import OpusTranscoder
@@ -100,6 +100,8 @@ class _Session:
     start: SessionStart
     pc: RTCPeerConnection
     started_at: float
+    #: The offer's ICE usernames: a trickle fragment with another one is an ICE restart.
+    ice_ufrags: frozenset[str] = frozenset()
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     stream: LiveStream | None = None
     viewer: Viewer | None = None
@@ -238,7 +240,7 @@ class WebRtcSessions:
         start = SessionStart(
             uuid.uuid4().hex, "publish", grant.stream_id, grant.playback_id, client_addr, user_agent
         )
-        session = _Session(start, pc, time.monotonic())
+        session = _Session(start, pc, time.monotonic(), summary.ice_ufrags)
         try:
             receivers = self._publish_transceivers(pc, summary)
             answer = await self._answer(pc, text)
@@ -312,7 +314,9 @@ class WebRtcSessions:
         start = SessionStart(
             uuid.uuid4().hex, "play", stream.stream_id, playback_id, client_addr, user_agent
         )
-        session = _Session(start, pc, time.monotonic(), stream=stream, fanout=fanout)
+        session = _Session(
+            start, pc, time.monotonic(), summary.ice_ufrags, stream=stream, fanout=fanout
+        )
         viewer = fanout.add_viewer(video=want_video, audio=want_audio)
         session.viewer = viewer
         try:
@@ -328,6 +332,9 @@ class WebRtcSessions:
                 if output.kind == "video":
                     self._watch_keyframe_requests(transceiver.sender, session)
             answer = await self._answer(pc, text)
+            # Per viewer, the parsed offer and answer outweigh the rest of the session's
+            # Python objects; WHEP never renegotiates, so only what ICE needs stays.
+            forget_negotiation(pc)
         except BaseException:
             fanout.remove_viewer(viewer)
             await pc.close()
@@ -347,9 +354,7 @@ class WebRtcSessions:
         if if_match not in (None, "*", etag(session_id)):
             raise SessionChangedError(session_id)
         fragment = parse_fragment(body)
-        remote = session.pc.remoteDescription
-        ufrags = {m.ice.usernameFragment for m in media_sections(remote.sdp) if m.ice is not None}
-        if fragment.ufrag not in ufrags:
+        if fragment.ufrag not in session.ice_ufrags:
             raise IceRestartError("ICE restarts are not supported: start a new session")
         transceivers = session.pc.getTransceivers()
         if not transceivers:

@@ -25,37 +25,37 @@ _sym_db = _symbol_database.Default()
 from tidecast.common.v1 import common_pb2 as tidecast_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tidecast/edge/v1/edge_control.proto\x12\x10tidecast.edge.v1\x1a\x1ftidecast/common/v1/common.proto\"\xd4\x01\n\x11\x45nrollNodeRequest\x12\x18\n\x10\x65nrollment_token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12.\n\x08location\x18\x04 \x01(\x0b\x32\x1c.tidecast.common.v1.GeoPoint\x12\x10\n\x08rtmp_url\x18\x05 \x01(\t\x12\x10\n\x08http_url\x18\x06 \x01(\t\x12\x1e\n\x16\x62\x61ndwidth_capacity_bps\x18\x07 \x01(\x04\x12\x0f\n\x07version\x18\x08 \x01(\t\"v\n\x12\x45nrollNodeResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0fnode_credential\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x04 \x01(\r\"c\n\x0eStreamPresence\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x11\n\tis_origin\x18\x02 \x01(\x08\x12\x0f\n\x07viewers\x18\x03 \x01(\r\x12\x1a\n\x12ingest_bitrate_bps\x18\x04 \x01(\x04\"\xb0\x02\n\x10HeartbeatRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12.\n\x08location\x18\x02 \x01(\x0b\x32\x1c.tidecast.common.v1.GeoPoint\x12\x13\n\x0b\x63pu_percent\x18\x03 \x01(\x01\x12\x19\n\x11memory_used_bytes\x18\x04 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x05 \x01(\x04\x12\x18\n\x10\x62\x61ndwidth_in_bps\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61ndwidth_out_bps\x18\x07 \x01(\x04\x12\x31\n\x07streams\x18\x08 \x03(\x0b\x32 .tidecast.edge.v1.StreamPresence\x12\x0f\n\x07viewers\x18\t \x01(\r\x12\x17\n\x0fstreams_carried\x18\n \x01(\r\"c\n\x11HeartbeatResponse\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.tidecast.edge.v1.NodeState\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\"u\n\x17\x41uthorizePublishRequest\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x33\n\x08protocol\x18\x02 \x01(\x0e\x32!.tidecast.common.v1.MediaProtocol\x12\x11\n\tclient_ip\x18\x03 \x01(\t\"\xfa\x01\n\x18\x41uthorizePublishResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x35\n\x06\x64\x65nial\x18\x02 \x01(\x0e\x32%.tidecast.edge.v1.PublishDenialReason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tstream_id\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0bplayback_id\x18\x06 \x01(\t\x12\x34\n\x08settings\x18\x07 \x01(\x0b\x32\".tidecast.common.v1.StreamSettings\x12\x14\n\x0c\x63\x61\x63he_ttl_ms\x18\x08 \x01(\r\"\x91\x01\n\x14\x41uthorizePlayRequest\x12\x13\n\x0bplayback_id\x18\x01 \x01(\t\x12\x12\n\x05token\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\tclient_ip\x18\x03 \x01(\t\x12\x33\n\x08protocol\x18\x04 \x01(\x0e\x32!.tidecast.common.v1.MediaProtocolB\x08\n\x06_token\"\xa9\x01\n\x15\x41uthorizePlayResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x32\n\x06\x64\x65nial\x18\x02 \x01(\x0e\x32\".tidecast.edge.v1.PlayDenialReason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tstream_id\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63\x61\x63he_ttl_ms\x18\x06 \x01(\r*W\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_STATE_ACTIVE\x10\x01\x12\x17\n\x13NODE_STATE_DRAINING\x10\x02*\xb5\x02\n\x13PublishDenialReason\x12%\n!PUBLISH_DENIAL_REASON_UNSPECIFIED\x10\x00\x12%\n!PUBLISH_DENIAL_REASON_INVALID_KEY\x10\x01\x12)\n%PUBLISH_DENIAL_REASON_STREAM_DISABLED\x10\x02\x12*\n&PUBLISH_DENIAL_REASON_TENANT_SUSPENDED\x10\x03\x12(\n$PUBLISH_DENIAL_REASON_QUOTA_EXCEEDED\x10\x04\x12&\n\"PUBLISH_DENIAL_REASON_ALREADY_LIVE\x10\x05\x12\'\n#PUBLISH_DENIAL_REASON_NODE_DRAINING\x10\x06*\xad\x01\n\x10PlayDenialReason\x12\"\n\x1ePLAY_DENIAL_REASON_UNSPECIFIED\x10\x00\x12%\n!PLAY_DENIAL_REASON_UNKNOWN_STREAM\x10\x01\x12%\n!PLAY_DENIAL_REASON_TOKEN_REQUIRED\x10\x02\x12\'\n#PLAY_DENIAL_REASON_TENANT_SUSPENDED\x10\x03\x32\x89\x03\n\x0b\x45\x64geControl\x12W\n\nEnrollNode\x12#.tidecast.edge.v1.EnrollNodeRequest\x1a$.tidecast.edge.v1.EnrollNodeResponse\x12T\n\tHeartbeat\x12\".tidecast.edge.v1.HeartbeatRequest\x1a#.tidecast.edge.v1.HeartbeatResponse\x12i\n\x10\x41uthorizePublish\x12).tidecast.edge.v1.AuthorizePublishRequest\x1a*.tidecast.edge.v1.AuthorizePublishResponse\x12`\n\rAuthorizePlay\x12&.tidecast.edge.v1.AuthorizePlayRequest\x1a\'.tidecast.edge.v1.AuthorizePlayResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#tidecast/edge/v1/edge_control.proto\x12\x10tidecast.edge.v1\x1a\x1ftidecast/common/v1/common.proto\"\xd4\x01\n\x11\x45nrollNodeRequest\x12\x18\n\x10\x65nrollment_token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12.\n\x08location\x18\x04 \x01(\x0b\x32\x1c.tidecast.common.v1.GeoPoint\x12\x10\n\x08rtmp_url\x18\x05 \x01(\t\x12\x10\n\x08http_url\x18\x06 \x01(\t\x12\x1e\n\x16\x62\x61ndwidth_capacity_bps\x18\x07 \x01(\x04\x12\x0f\n\x07version\x18\x08 \x01(\t\"v\n\x12\x45nrollNodeResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x17\n\x0fnode_credential\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x04 \x01(\r\"{\n\x0eStreamPresence\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x11\n\tis_origin\x18\x02 \x01(\x08\x12\x0f\n\x07viewers\x18\x03 \x01(\r\x12\x1a\n\x12ingest_bitrate_bps\x18\x04 \x01(\x04\x12\x16\n\x0e\x61waiting_media\x18\x05 \x01(\x08\"\xb0\x02\n\x10HeartbeatRequest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12.\n\x08location\x18\x02 \x01(\x0b\x32\x1c.tidecast.common.v1.GeoPoint\x12\x13\n\x0b\x63pu_percent\x18\x03 \x01(\x01\x12\x19\n\x11memory_used_bytes\x18\x04 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x05 \x01(\x04\x12\x18\n\x10\x62\x61ndwidth_in_bps\x18\x06 \x01(\x04\x12\x19\n\x11\x62\x61ndwidth_out_bps\x18\x07 \x01(\x04\x12\x31\n\x07streams\x18\x08 \x03(\x0b\x32 .tidecast.edge.v1.StreamPresence\x12\x0f\n\x07viewers\x18\t \x01(\r\x12\x17\n\x0fstreams_carried\x18\n \x01(\r\"c\n\x11HeartbeatResponse\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.tidecast.edge.v1.NodeState\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\"u\n\x17\x41uthorizePublishRequest\x12\x12\n\nstream_key\x18\x01 \x01(\t\x12\x33\n\x08protocol\x18\x02 \x01(\x0e\x32!.tidecast.common.v1.MediaProtocol\x12\x11\n\tclient_ip\x18\x03 \x01(\t\"\xfa\x01\n\x18\x41uthorizePublishResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x35\n\x06\x64\x65nial\x18\x02 \x01(\x0e\x32%.tidecast.edge.v1.PublishDenialReason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tstream_id\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0bplayback_id\x18\x06 \x01(\t\x12\x34\n\x08settings\x18\x07 \x01(\x0b\x32\".tidecast.common.v1.StreamSettings\x12\x14\n\x0c\x63\x61\x63he_ttl_ms\x18\x08 \x01(\r\"\x91\x01\n\x14\x41uthorizePlayRequest\x12\x13\n\x0bplayback_id\x18\x01 \x01(\t\x12\x12\n\x05token\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\tclient_ip\x18\x03 \x01(\t\x12\x33\n\x08protocol\x18\x04 \x01(\x0e\x32!.tidecast.common.v1.MediaProtocolB\x08\n\x06_token\"\xa9\x01\n\x15\x41uthorizePlayResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x32\n\x06\x64\x65nial\x18\x02 \x01(\x0e\x32\".tidecast.edge.v1.PlayDenialReason\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tstream_id\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x14\n\x0c\x63\x61\x63he_ttl_ms\x18\x06 \x01(\r*W\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11NODE_STATE_ACTIVE\x10\x01\x12\x17\n\x13NODE_STATE_DRAINING\x10\x02*\xb5\x02\n\x13PublishDenialReason\x12%\n!PUBLISH_DENIAL_REASON_UNSPECIFIED\x10\x00\x12%\n!PUBLISH_DENIAL_REASON_INVALID_KEY\x10\x01\x12)\n%PUBLISH_DENIAL_REASON_STREAM_DISABLED\x10\x02\x12*\n&PUBLISH_DENIAL_REASON_TENANT_SUSPENDED\x10\x03\x12(\n$PUBLISH_DENIAL_REASON_QUOTA_EXCEEDED\x10\x04\x12&\n\"PUBLISH_DENIAL_REASON_ALREADY_LIVE\x10\x05\x12\'\n#PUBLISH_DENIAL_REASON_NODE_DRAINING\x10\x06*\xad\x01\n\x10PlayDenialReason\x12\"\n\x1ePLAY_DENIAL_REASON_UNSPECIFIED\x10\x00\x12%\n!PLAY_DENIAL_REASON_UNKNOWN_STREAM\x10\x01\x12%\n!PLAY_DENIAL_REASON_TOKEN_REQUIRED\x10\x02\x12\'\n#PLAY_DENIAL_REASON_TENANT_SUSPENDED\x10\x03\x32\x89\x03\n\x0b\x45\x64geControl\x12W\n\nEnrollNode\x12#.tidecast.edge.v1.EnrollNodeRequest\x1a$.tidecast.edge.v1.EnrollNodeResponse\x12T\n\tHeartbeat\x12\".tidecast.edge.v1.HeartbeatRequest\x1a#.tidecast.edge.v1.HeartbeatResponse\x12i\n\x10\x41uthorizePublish\x12).tidecast.edge.v1.AuthorizePublishRequest\x1a*.tidecast.edge.v1.AuthorizePublishResponse\x12`\n\rAuthorizePlay\x12&.tidecast.edge.v1.AuthorizePlayRequest\x1a\'.tidecast.edge.v1.AuthorizePlayResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tidecast.edge.v1.edge_control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODESTATE']._serialized_start=1626
-  _globals['_NODESTATE']._serialized_end=1713
-  _globals['_PUBLISHDENIALREASON']._serialized_start=1716
-  _globals['_PUBLISHDENIALREASON']._serialized_end=2025
-  _globals['_PLAYDENIALREASON']._serialized_start=2028
-  _globals['_PLAYDENIALREASON']._serialized_end=2201
+  _globals['_NODESTATE']._serialized_start=1650
+  _globals['_NODESTATE']._serialized_end=1737
+  _globals['_PUBLISHDENIALREASON']._serialized_start=1740
+  _globals['_PUBLISHDENIALREASON']._serialized_end=2049
+  _globals['_PLAYDENIALREASON']._serialized_start=2052
+  _globals['_PLAYDENIALREASON']._serialized_end=2225
   _globals['_ENROLLNODEREQUEST']._serialized_start=91
   _globals['_ENROLLNODEREQUEST']._serialized_end=303
   _globals['_ENROLLNODERESPONSE']._serialized_start=305
   _globals['_ENROLLNODERESPONSE']._serialized_end=423
   _globals['_STREAMPRESENCE']._serialized_start=425
-  _globals['_STREAMPRESENCE']._serialized_end=524
-  _globals['_HEARTBEATREQUEST']._serialized_start=527
-  _globals['_HEARTBEATREQUEST']._serialized_end=831
-  _globals['_HEARTBEATRESPONSE']._serialized_start=833
-  _globals['_HEARTBEATRESPONSE']._serialized_end=932
-  _globals['_AUTHORIZEPUBLISHREQUEST']._serialized_start=934
-  _globals['_AUTHORIZEPUBLISHREQUEST']._serialized_end=1051
-  _globals['_AUTHORIZEPUBLISHRESPONSE']._serialized_start=1054
-  _globals['_AUTHORIZEPUBLISHRESPONSE']._serialized_end=1304
-  _globals['_AUTHORIZEPLAYREQUEST']._serialized_start=1307
-  _globals['_AUTHORIZEPLAYREQUEST']._serialized_end=1452
-  _globals['_AUTHORIZEPLAYRESPONSE']._serialized_start=1455
-  _globals['_AUTHORIZEPLAYRESPONSE']._serialized_end=1624
-  _globals['_EDGECONTROL']._serialized_start=2204
-  _globals['_EDGECONTROL']._serialized_end=2597
+  _globals['_STREAMPRESENCE']._serialized_end=548
+  _globals['_HEARTBEATREQUEST']._serialized_start=551
+  _globals['_HEARTBEATREQUEST']._serialized_end=855
+  _globals['_HEARTBEATRESPONSE']._serialized_start=857
+  _globals['_HEARTBEATRESPONSE']._serialized_end=956
+  _globals['_AUTHORIZEPUBLISHREQUEST']._serialized_start=958
+  _globals['_AUTHORIZEPUBLISHREQUEST']._serialized_end=1075
+  _globals['_AUTHORIZEPUBLISHRESPONSE']._serialized_start=1078
+  _globals['_AUTHORIZEPUBLISHRESPONSE']._serialized_end=1328
+  _globals['_AUTHORIZEPLAYREQUEST']._serialized_start=1331
+  _globals['_AUTHORIZEPLAYREQUEST']._serialized_end=1476
+  _globals['_AUTHORIZEPLAYRESPONSE']._serialized_start=1479
+  _globals['_AUTHORIZEPLAYRESPONSE']._serialized_end=1648
+  _globals['_EDGECONTROL']._serialized_start=2228
+  _globals['_EDGECONTROL']._serialized_end=2621
 # @@protoc_insertion_point(module_scope)

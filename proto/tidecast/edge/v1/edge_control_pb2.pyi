@@ -208,6 +208,7 @@ class StreamPresence(_message.Message):
     IS_ORIGIN_FIELD_NUMBER: _builtins.int
     VIEWERS_FIELD_NUMBER: _builtins.int
     INGEST_BITRATE_BPS_FIELD_NUMBER: _builtins.int
+    AWAITING_MEDIA_FIELD_NUMBER: _builtins.int
     stream_id: _builtins.str
     """The stream's id as granted by AuthorizePublish."""
     is_origin: _builtins.bool
@@ -216,6 +217,10 @@ class StreamPresence(_message.Message):
     """Viewers of the stream on this node."""
     ingest_bitrate_bps: _builtins.int
     """Ingest bitrate in bits per second (origin only)."""
+    awaiting_media: _builtins.bool
+    """True while a publish holds the stream's key on this node but has sent no media yet
+    (a WHIP peer still connecting): the key is taken, the stream is not live or playable.
+    """
     def __init__(
         self,
         *,
@@ -223,10 +228,11 @@ class StreamPresence(_message.Message):
         is_origin: _builtins.bool = ...,
         viewers: _builtins.int = ...,
         ingest_bitrate_bps: _builtins.int = ...,
+        awaiting_media: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ingest_bitrate_bps", b"ingest_bitrate_bps", "is_origin", b"is_origin", "stream_id", b"stream_id", "viewers", b"viewers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_media", b"awaiting_media", "ingest_bitrate_bps", b"ingest_bitrate_bps", "is_origin", b"is_origin", "stream_id", b"stream_id", "viewers", b"viewers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -263,7 +269,7 @@ class HeartbeatRequest(_message.Message):
     viewers: _builtins.int
     """Viewers across all streams."""
     streams_carried: _builtins.int
-    """Number of streams carried (origin or pulled)."""
+    """Number of streams carried (origin or pulled) that are live: media is flowing."""
     @_builtins.property
     def location(self) -> _common_pb2.GeoPoint:
         """Where the node is."""

@@ -26,6 +26,18 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
             assert hasattr(receiver, f"_RTCRtpReceiver__{name}")
         assert hasattr(pc, "_RTCPeerConnection__certificates")
         assert hasattr(receiver, "_RTCRtpReceiver__jitter_buffer")
+        # idle_receiver: what a receiver holds only to receive, and that stop() skips it
+        # all for a receiver that never started.
+        from media_plane.protocols.webrtc._aiortc_seams import _RECEIVING_STATE
+
+        assert all(hasattr(receiver, name) for name in _RECEIVING_STATE)
+        assert "if self.__started:" in inspect.getsource(RTCRtpReceiver.stop)
+        # forget_negotiation: where the descriptions are kept, and what addIceCandidate
+        # reads of the remote one.
+        for name in ("currentLocal", "currentRemote", "pendingRemote"):
+            assert hasattr(pc, f"_RTCPeerConnection__{name}Description")
+        add_candidate = inspect.getsource(RTCPeerConnection.addIceCandidate)
+        assert ".rtp.muxId" in add_candidate and ".ice_candidates" in add_candidate
         assert hasattr(receiver, "_send_rtcp_pli")
         sender: RTCRtpSender = transceiver.sender
         assert hasattr(sender, "_RTCRtpSender__encoder")
@@ -124,3 +136,57 @@ async def test_peer_connections_share_the_edge_certificate_and_its_ssl_context()
     finally:
         for pc in pcs:
             await pc.close()
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_sendonly_connection_works_without_its_receiving_state_and_descriptions() -> None:
+    """The edge's WHEP viewer setup: receivers idled, the negotiation forgotten right after
+    the answer. The connection still connects, the sender's RTCP loop runs while its RTP
+    loop has exited, and a trickled candidate still reaches ICE."""
+    import asyncio
+
+    from aiortc import RTCSessionDescription
+    from aiortc.sdp import candidate_from_sdp
+
+    from media_plane.protocols.webrtc._aiortc_seams import forget_negotiation, idle_receiver
+    from media_plane.protocols.webrtc.rtp_output import PassthroughTrack
+
+    client, edge = RTCPeerConnection(), RTCPeerConnection()
+    try:
+        client.addTransceiver("video", direction="recvonly")
+        client.addTransceiver("audio", direction="recvonly")
+        await client.setLocalDescription(await client.createOffer())
+        offer = client.localDescription.sdp
+        for kind in ("video", "audio"):
+            transceiver = edge.addTransceiver(PassthroughTrack(kind), direction="sendonly")
+            idle_receiver(transceiver.receiver)
+        await edge.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await edge.setLocalDescription(await edge.createAnswer())
+        answer = edge.localDescription.sdp
+        forget_negotiation(edge)
+        assert edge.localDescription is None
+        assert "m=video" in edge.remoteDescription.sdp
+        line = next(x for x in offer.splitlines() if x.startswith("a=candidate:"))
+        candidate = candidate_from_sdp(line[2:])
+        candidate.sdpMid = edge.getTransceivers()[0].mid
+        await edge.addIceCandidate(candidate)
+        await client.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        async with asyncio.timeout(10):
+            while edge.connectionState != "connected":
+                await asyncio.sleep(0.02)
+            sender = edge.getTransceivers()[0].sender
+            while not sender._RTCRtpSender__rtp_task.done():  # type: ignore[attr-defined]
+                await asyncio.sleep(0.02)
+        assert not sender._RTCRtpSender__rtcp_task.done()  # type: ignore[attr-defined]
+        # A connection that receives still needs its remote description to start.
+        receiving = RTCPeerConnection()
+        try:
+            receiving.addTransceiver("video", direction="recvonly")
+            with pytest.raises(ValueError):
+                forget_negotiation(receiving)
+        finally:
+            await receiving.close()
+    finally:
+        await edge.close()
+        await client.close()
+    assert edge.connectionState == "closed"

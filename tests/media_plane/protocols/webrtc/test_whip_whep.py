@@ -72,6 +72,16 @@ class Viewer:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+async def video_ready(edge: Edge) -> None:
+    """Wait until the published stream's video reaches its WHEP fan-out."""
+    await edge.wait_for(
+        lambda: (
+            (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
+            and f.video is not None
+        )
+    )
+
+
 async def frames_within(viewer: Viewer, count: int, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while len(viewer.received.sizes) < count:
@@ -290,6 +300,79 @@ async def test_a_viewer_that_never_connects_is_dropped_and_its_ports_freed() -> 
         await engine.stop()
 
 
+async def test_a_publish_that_never_connects_holds_the_key_but_is_never_live() -> None:
+    import httpx
+
+    from media_plane.edge_engine import MediaEngine
+    from tests.media_plane.protocols.webrtc.conftest import Hooks, edge_settings
+
+    hooks = Hooks()
+    engine = MediaEngine(edge_settings(webrtc_connect_timeout_s=2.0), hooks)
+    await engine.start()
+    # A real peer, open all along, that posts its offer and ignores the answer: its ICE
+    # never starts, so the edge's checks are never nominated and DTLS never begins.
+    silent = peer()
+    silent.addTransceiver(SyntheticVideo(), direction="sendonly")
+    silent.addTransceiver(SyntheticAudio(), direction="sendonly")
+    try:
+        assert engine.webrtc is not None
+        sessions = engine.webrtc
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{engine.webrtc_port}", timeout=10.0
+        ) as http:
+            edge = Edge(engine, hooks, http)
+            await silent.setLocalDescription(await silent.createOffer())
+            before = _udp_sockets()
+            response = await http.post(
+                f"/whip/{GOOD_KEY}",
+                content=silent.localDescription.sdp,
+                headers={"Content-Type": "application/sdp"},
+            )
+            assert response.status_code == 201
+            # The session holds the key: a concurrent second publisher gets 409...
+            second = peer()
+            second.addTransceiver(SyntheticVideo(), direction="sendonly")
+            try:
+                refused = await negotiate(http, second, f"/whip/{GOOD_KEY}")
+                assert not isinstance(refused, Session) and refused.status_code == 409
+            finally:
+                await second.close()
+            # ...but the stream is not live: no started event, not playable, and the
+            # engine's stats (heartbeats, the streams gauge) list it as awaiting media.
+            (held,) = engine.stats().streams
+            assert held.stream_id == "stream-1" and not held.live
+            viewer = Viewer()
+            try:
+                play = await viewer.play(edge)
+                assert not isinstance(play, Session) and play.status_code == 404
+            finally:
+                await viewer.close()
+            async with asyncio.timeout(10):
+                while sessions.stats().publishers:
+                    await asyncio.sleep(0.05)
+            assert sessions.stats().connect_timeouts == 1
+            assert silent.connectionState != "connected"
+            assert not engine.registry.is_live("stream-1")
+            assert engine.stats().streams == []
+            # Cleaned up without a trace in the stream's lifecycle.
+            assert not {"stream_started", "stream_ended", "ingest_health"} & set(hooks.kinds())
+            assert _udp_sockets() <= before
+            # The key is free again, and a publisher that sends media goes live.
+            publisher = await publish(edge)
+            try:
+                await edge.wait_for(lambda: "stream_started" in hooks.kinds())
+                (stream,) = engine.stats().streams
+                assert stream.live
+            finally:
+                await http.delete(publisher.location)
+                await publisher.pc.close()
+            await edge.wait_for(lambda: "stream_ended" in hooks.kinds())
+            assert hooks.kinds().count("stream_started") == 1
+    finally:
+        await silent.close()
+        await engine.stop()
+
+
 async def test_a_viewer_that_vanishes_is_released_by_consent_checks(
     edge: Edge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,12 +382,7 @@ async def test_a_viewer_that_vanishes_is_released_by_consent_checks(
     publisher = await publish(edge)
     viewer = Viewer()
     try:
-        await edge.wait_for(
-            lambda: (
-                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                and f.video is not None
-            )
-        )
+        await video_ready(edge)
         result = await viewer.play(edge)
         assert isinstance(result, Session)
         await frames_within(viewer, 5)
@@ -333,12 +411,7 @@ async def test_viewers_get_no_encoder_of_their_own(edge: Edge) -> None:
     publisher = await publish(edge)
     viewers = [Viewer() for _ in range(3)]
     try:
-        await edge.wait_for(
-            lambda: (
-                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                and f.video is not None
-            )
-        )
+        await video_ready(edge)
         for viewer in viewers:
             assert isinstance(await viewer.play(edge), Session)
         for viewer in viewers:
@@ -473,12 +546,7 @@ async def test_a_retry_replaces_a_publish_that_never_connected(edge: Edge) -> No
         assert edge.engine.webrtc is not None
         await edge.wait_for(lambda: edge.engine.webrtc.stats().publishers == 1)  # type: ignore[union-attr]
         assert edge.engine.webrtc.stats().ended == {"replaced": 1}
-        await edge.wait_for(
-            lambda: (
-                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                and f.video is not None
-            )
-        )
+        await video_ready(edge)
         # Connected, the key is taken for good.
         await asyncio.sleep(3.1)
         pc = peer()
@@ -538,16 +606,58 @@ async def test_trickled_candidates_reach_the_session(edge: Edge) -> None:
         remote = session.pc.getTransceivers()[0].receiver.transport.transport
         hosts = {c.ip for c in remote.getRemoteCandidates()}
         assert {line.split()[4] for line in candidates} <= hosts
-        await edge.wait_for(
-            lambda: (
-                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                and f.video is not None
-            )
-        )
+        await video_ready(edge)
     finally:
         if response.status_code == 201:
             await edge.http.delete(response.headers["Location"])
         await pc.close()
+
+
+async def test_a_whep_viewer_trickles_its_candidates_and_plays(edge: Edge) -> None:
+    """The edge keeps no parsed offer for a viewer after answering: a trickled candidate
+    still reaches ICE, and the viewer plays over it."""
+    from aiortc import RTCSessionDescription
+
+    publisher = await publish(edge)
+    viewer = Viewer()
+    try:
+        await video_ready(edge)
+        pc = viewer.pc
+        await pc.setLocalDescription(await pc.createOffer())
+        lines = pc.localDescription.sdp.splitlines()
+        candidates = [line for line in lines if line.startswith("a=candidate:")]
+        ufrag = next(line for line in lines if line.startswith("a=ice-ufrag:"))
+        pwd = next(line for line in lines if line.startswith("a=ice-pwd:"))
+        offer = "\r\n".join(
+            line
+            for line in lines
+            if not line.startswith("a=candidate:") and line != "a=end-of-candidates"
+        )
+        response = await edge.http.post(
+            f"/whep/{PLAYBACK_ID}",
+            content=offer + "\r\n",
+            headers={"Content-Type": "application/sdp"},
+        )
+        assert response.status_code == 201, response.text
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        fragment = "\r\n".join([ufrag, pwd, "m=video 9 UDP/TLS/RTP/SAVPF 0", "a=mid:0"])
+        fragment += "\r\n" + "\r\n".join(candidates) + "\r\na=end-of-candidates\r\n"
+        patched = await edge.http.patch(
+            response.headers["Location"],
+            content=fragment,
+            headers={"Content-Type": "application/trickle-ice-sdpfrag"},
+        )
+        assert patched.status_code == 204
+        assert edge.engine.webrtc is not None
+        [session] = [s for s in edge.engine.webrtc._sessions.values() if s.start.role == "play"]
+        ice = session.pc.getTransceivers()[0].sender.transport.transport
+        assert {line.split()[4] for line in candidates} <= {c.ip for c in ice.getRemoteCandidates()}
+        await frames_within(viewer, 5)
+        await edge.http.delete(response.headers["Location"])
+    finally:
+        await viewer.close()
+        await edge.http.delete(publisher.location)
+        await publisher.pc.close()
 
 
 async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
