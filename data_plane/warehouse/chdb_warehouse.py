@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -113,12 +111,13 @@ class ChdbWarehouse:
         await self._run(work)
 
     def _scratch_dir(self) -> Path:
-        """A private directory for the engine's input files and schema (on the worker
-        thread), on tmpfs where there is one."""
+        """The directory of the engine's input files and schema (on the worker thread):
+        inside the data directory, emptied when first used, so a process killed mid-write
+        leaves nothing behind for long."""
         if self._scratch is None:
-            shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
-            parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-            scratch = Path(tempfile.mkdtemp(prefix="tidecast-decode-", dir=parent))
+            scratch = self._path / "ingest-scratch"
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir(parents=True)
             (scratch / "events.proto").write_text(engine_decoding.engine_schema())
             self._scratch = scratch
         return self._scratch
