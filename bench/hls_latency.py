@@ -159,16 +159,20 @@ async def one_run(seconds: float, segment: float) -> dict[str, float]:
     for sequence in sorted(durations):
         edge += durations[sequence]
         bounds.append((edge, sequence))
-    latencies = []
+    pace = min(arrival - dts / 90_000 for dts, arrival in arrivals.frames)
+    latencies, from_send = [], []
     for dts, arrival in arrivals.frames:
         position = (dts - start_dts) / 90_000
         sequence = next((seq for end, seq in bounds if position < end - 1e-6), None)
         if sequence is not None and sequence in listed_at:
             latencies.append(listed_at[sequence] - arrival)
+            from_send.append(listed_at[sequence] - (pace + dts / 90_000))
     return {
         "first_playlist_s": first_listing,
         "p50_s": percentile(latencies, 50),
         "p95_s": percentile(latencies, 95),
+        "sent_p50_s": percentile(from_send, 50),
+        "sent_p95_s": percentile(from_send, 95),
         "frames": float(len(latencies)),
     }
 
@@ -186,25 +190,31 @@ def main() -> None:
         runs.append(result)
         print(
             f"  run {index + 1}: first playlist {result['first_playlist_s']:.3f} s, "
-            f"packager latency p50 {result['p50_s']:.3f} s p95 {result['p95_s']:.3f} s "
-            f"over {int(result['frames'])} frames",
+            f"packager latency p50 {result['p50_s']:.3f} s p95 {result['p95_s']:.3f} s, "
+            f"from the paced send p50 {result['sent_p50_s']:.3f} s "
+            f"p95 {result['sent_p95_s']:.3f} s, over {int(result['frames'])} frames",
             flush=True,
         )
     first = statistics.median(r["first_playlist_s"] for r in runs)
     p50 = statistics.median(r["p50_s"] for r in runs)
     p95 = statistics.median(r["p95_s"] for r in runs)
+    sent_p50 = statistics.median(r["sent_p50_s"] for r in runs)
+    sent_p95 = statistics.median(r["sent_p95_s"] for r in runs)
     print(
         f"median of {args.runs} runs: first playlist {first:.3f} s "
-        f"(target {args.segment + 0.5:.1f} s), packager p50 {p50:.3f} s, p95 {p95:.3f} s "
+        f"(target {args.segment + 0.5:.1f} s), packager p50 {p50:.3f} s, p95 {p95:.3f} s; "
+        f"from the paced send p50 {sent_p50:.3f} s, p95 {sent_p95:.3f} s "
         f"(target {args.segment + 0.3:.1f} s)"
     )
     print(
         json.dumps(
             {
                 "metric": "hls_packager_latency_p95",
-                "value": round(p95, 3),
+                "value": round(sent_p95, 3),
                 "unit": "s",
-                "p50": round(p50, 3),
+                "p50": round(sent_p50, 3),
+                "from_arrival_p95": round(p95, 3),
+                "from_arrival_p50": round(p50, 3),
                 "first_playlist_s": round(first, 3),
                 "target_s": args.segment + 0.3,
             }

@@ -125,7 +125,11 @@ class TsSegmentMuxer:
             raise MuxError("a segment is already open")
         sink = _ChunkSink()
         try:
-            container = av.open(sink, mode="w", format="mpegts")
+            # The sink has no seek, so FFmpeg would take it for a live output and flush
+            # after every packet: one Python `write` call per packet. Segments are only
+            # read once closed, so let it fill its 32 KB buffer first (same bytes, ~6x
+            # fewer calls).
+            container = av.open(sink, mode="w", format="mpegts", options={"flush_packets": "0"})
             if self._video is not None:
                 video_stream = container.add_mux_stream(
                     "h264", width=self._video.width, height=self._video.height

@@ -9,6 +9,8 @@ Timeouts, all checked by one sweeper task: a connection must finish the handshak
 within `handshake_timeout`; one that sends nothing for `idle_timeout` is dropped; one
 that is not publishing (nor waiting for a publish decision) for `publish_timeout` is
 dropped too. Beyond `max_connections` new connections are accepted and closed at once.
+The same sweep tunes how many bytes the kernel gathers before waking a publishing
+connection (`read_batching`).
 """
 
 from __future__ import annotations
@@ -163,6 +165,8 @@ class RtmpServer:
                 if why is not None:
                     self.connections_dropped += 1
                     session.drop(why)
+                else:
+                    session.tune_reads(now)
 
     def _overdue(self, session: RtmpSession, now: float) -> str | None:
         if not session.handshake_done:

@@ -50,6 +50,7 @@ from media_plane.protocols.rtmp.commands import DENIAL_STATUS, Command
 from media_plane.protocols.rtmp.errors import RtmpProtocolError
 from media_plane.protocols.rtmp.handshake import ServerHandshake
 from media_plane.protocols.rtmp.media_feed import MediaFeed
+from media_plane.protocols.rtmp.read_batching import ReadBatching
 
 __all__ = ["Phase", "RtmpSession", "SessionOptions"]
 
@@ -133,6 +134,7 @@ class RtmpSession(asyncio.Protocol):
         self._acked = 0
         self._ack_window = 0
         self._feed: MediaFeed | None = None
+        self._read_batching: ReadBatching | None = None
         self._authorizing: asyncio.Task[None] | None = None
         self.stream: LiveStream | None = None
         self._close_reason = ""
@@ -147,6 +149,17 @@ class RtmpSession(asyncio.Protocol):
     def publishing(self) -> bool:
         """Publishing, or waiting for the answer to a publish."""
         return self.phase is Phase.PUBLISHING or self.phase is Phase.AUTHORIZING
+
+    @property
+    def read_watermark(self) -> int:
+        """Bytes the kernel gathers before waking this connection (1: every byte)."""
+        return self._read_batching.watermark if self._read_batching is not None else 1
+
+    def tune_reads(self, now: float) -> None:
+        """Lets the kernel batch a publisher's bytes per its current rate (the server's
+        sweep calls this about once a second)."""
+        if self._read_batching is not None:
+            self._read_batching.tune(self._received, now, self._ack_window)
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -247,6 +260,9 @@ class RtmpSession(asyncio.Protocol):
         if task is not None:
             task.cancel()
         stream, self.stream = self.stream, None
+        batching, self._read_batching = self._read_batching, None
+        if batching is not None and self.phase is not Phase.CLOSING:
+            batching.reset()  # the connection stays: what follows are commands
         if self._feed is not None:
             self._feed.detach()
             self._feed = None
@@ -388,6 +404,8 @@ class RtmpSession(asyncio.Protocol):
         logger.info("%s: publishing stream %s", self._prefix, grant.stream_id)
         assert self._feed is not None
         self._feed.attach(stream)
+        if self._transport is not None:
+            self._read_batching = ReadBatching(self._transport.get_extra_info("socket"))
 
     def _refuse(
         self, stream_id: int, denial: PublishDenial, message: str, engine_stream_id: str = ""

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import struct
+import sys
 import time
 
 import pytest
@@ -220,6 +221,33 @@ async def test_publish_start_then_media_then_delete_stream_ends_once(rig: Rig) -
     await wait_until(lambda: rig.server.sessions == 0, 5)
     assert rig.registry.finished == [(rig.streams[0].session_id, "publisher_stopped")]
     assert recorder.ends == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads are batched on Linux only")
+@pytest.mark.asyncio
+async def test_a_publisher_is_read_in_batches_and_a_stall_still_delivers_its_last_frame(
+    rig: Rig,
+) -> None:
+    client = await RawClient.connect(rig.server.port)
+    await client.start_publish("good")
+    await client.statuses(until="NetStream.Publish.Start")
+    client.send(VIDEO, b"\x17\x00\x00\x00\x00" + AVC_CONFIG, stream_id=1, csid=6)
+    [session] = rig.server._sessions
+    # ~100 KB/s of 2 KB frames until the server's sweep has raised the watermark.
+    frame = b"\x27\x01\x00\x00\x00\x00\x00\x07\xfb" + bytes(2043)
+    async with asyncio.timeout(5):
+        while session.read_watermark == 1:
+            client.send(VIDEO, frame, stream_id=1, csid=6)
+            await asyncio.sleep(0.02)
+    assert session.read_watermark > len(frame)
+    last = b"\x27\x01\x00\x00\x00\x00\x00\x07\xfb" + b"\xee" * 2043
+    client.send(VIDEO, last, stream_id=1, csid=6)
+    recorder = rig.recorders["s1"][0]
+    # Held below the watermark until the next sweeps see the publisher stalled (0.25 s
+    # apart here), well before the 2 s idle timeout.
+    await wait_until(lambda: recorder.packets[-1].data.endswith(b"\xee" * 16), 1.5)
+    assert rig.registry.is_live("s1")
+    client.close()
 
 
 @pytest.mark.asyncio
