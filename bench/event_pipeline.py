@@ -8,8 +8,10 @@ A control plane runs in its own process (nodes, streams, the Directory). The dat
 runs as `tidecast data serve` processes: one with every role (single), or an ingress
 process and an ingest process (kafka). This process is the load: N sidecars, each with
 K calls in flight. After the run the data plane stops and this process opens its chDB
-directory to count what arrived (`ingested_at` is stamped by the warehouse at insert) and
-to measure the ceilings:
+directory to count what arrived (`ingested_at` is stamped by the warehouse at insert;
+throughput counts the events made queryable in the window after the warm-up, latency is
+taken over the events emitted in that window, so neither counts the start-up) and to
+measure the ceilings:
 
 - bulk insert of 100k-row Arrow tables into chDB (rows/s);
 - produce-only to the bus: the in-process bus, or tansu through aiokafka (events/s, in
@@ -142,8 +144,10 @@ async def analyse(chdb_path: Path, tenant: str, window: tuple[float, float]) -> 
                    uniqExact(event_id),
                    countIf(ingested_at >= fromUnixTimestamp64Milli({s:Int64}, 'UTC')
                            AND ingested_at < fromUnixTimestamp64Milli({e:Int64}, 'UTC')),
-                   quantiles(0.5, 0.99)(
-                       toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(occurred_at))
+                   quantilesIf(0.5, 0.99)(
+                       toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(occurred_at),
+                       occurred_at >= fromUnixTimestamp64Milli({s:Int64}, 'UTC')
+                       AND occurred_at < fromUnixTimestamp64Milli({e:Int64}, 'UTC'))
             FROM events WHERE tenant_id = {t:String}
             """,
             {"t": tenant, "s": start_ms, "e": end_ms},

@@ -165,6 +165,8 @@ class IngestConsumer:
                     reader.result()  # the reader's failure is the consumer's
                     return
                 continue
+            if decoding is None:
+                messages = _with_waiting(messages, fetched)
             if not await self._process(messages, decoding, stop):
                 return
             try:
@@ -229,6 +231,22 @@ class IngestConsumer:
             await self._dead_letters.send_batch(self._settings.dead_letter_topic, dead_letters)
             self._metrics.dead_letters.inc(len(dead_letters))
             logger.warning("%d undecodable messages dead-lettered", len(dead_letters))
+
+
+def _with_waiting(
+    messages: Sequence[BusMessage], fetched: asyncio.Queue[_Fetched]
+) -> Sequence[BusMessage]:
+    """`messages` and the batches fetched meanwhile, as one write (when the engine decodes:
+    nothing was started for them). Under load the writes grow instead of queueing, which
+    costs the engine less per event (fewer statements, fewer parts to merge); idle, a
+    batch is written alone, as soon as it is fetched."""
+    if fetched.empty():
+        return messages
+    combined = list(messages)
+    while not fetched.empty():
+        more, _ = fetched.get_nowait()
+        combined.extend(more)
+    return combined
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:
