@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
@@ -27,6 +30,23 @@ def _warm() -> bool:
     return True
 
 
+#: How often a worker checks that the process that started it is still there.
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """Ends this worker when its parent is gone (killed with -9, say): a pool's worker
+    holds both ends of its call queue's pipe, so it would otherwise wait forever."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class WorkerProcesses:
     """`workers` processes (none: callers run the work on the loop themselves)."""
 
@@ -39,7 +59,10 @@ class WorkerProcesses:
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
             )
         return self._executor
 
