@@ -26,18 +26,11 @@ from data_plane.bus.base import (
     TopicPartition,
 )
 from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
-from data_plane.ingest.decoding import (
-    Decoded,
-    DecodedRows,
-    next_offsets,
-    payloads_of,
-    with_dead_letters,
-)
+from data_plane.ingest.decoding import Decoded, dead_letters_of, next_offsets, payloads_of
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
 from data_plane.warehouse.engine_decoding import BatchRefusedError
-from data_plane.warehouse.event_rows import SCHEMA
 from data_plane.warehouse.event_sink import EventSink
 
 logger = logging.getLogger(__name__)
@@ -222,8 +215,7 @@ class IngestConsumer:
         written = await self._sink.write_messages(payloads_of(messages))
         self._metrics.inserted.inc(written.inserted)
         self._metrics.duplicates.inc(written.duplicates)
-        problems = DecodedRows(rows=SCHEMA.empty_table(), problems=written.problems)
-        await self._send_dead_letters(with_dead_letters(messages, problems).dead_letters)
+        await self._send_dead_letters(dead_letters_of(messages, written.problems))
         self._metrics.batches.inc()
 
     async def _send_dead_letters(self, dead_letters: list[OutgoingMessage]) -> None:

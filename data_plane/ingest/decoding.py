@@ -105,12 +105,16 @@ def payloads_of(messages: Sequence[BusMessage]) -> list[Payload]:
     return [(m.value, (m.header(TENANT_HEADER) or b"").decode(errors="replace")) for m in messages]
 
 
+def dead_letters_of(
+    messages: Sequence[BusMessage], problems: Sequence[tuple[int, str]]
+) -> list[OutgoingMessage]:
+    """The messages with (index, error) problems, as dead letters."""
+    return [_dead(messages[index], error) for index, error in problems]
+
+
 def with_dead_letters(messages: Sequence[BusMessage], decoded: DecodedRows) -> Decoded:
     """The rows, and the messages `decoded` found problems with as dead letters."""
-    return Decoded(
-        rows=decoded.rows,
-        dead_letters=[_dead(messages[index], error) for index, error in decoded.problems],
-    )
+    return Decoded(rows=decoded.rows, dead_letters=dead_letters_of(messages, decoded.problems))
 
 
 def decode(messages: Sequence[BusMessage]) -> Decoded:

@@ -32,9 +32,16 @@ def to_messages(events: Sequence[ev.Event]) -> list[OutgoingMessage]:
     messages: list[OutgoingMessage] = []
     for key, group in groups.items():
         headers = ((TENANT_HEADER, group[0].tenant_id.encode()),)
-        for start in range(0, len(group), MAX_MESSAGE_EVENTS):
-            batch = ev.EventBatch(events=group[start : start + MAX_MESSAGE_EVENTS])
-            messages.append(
-                OutgoingMessage(key=key.encode(), value=batch.SerializeToString(), headers=headers)
-            )
+        messages.extend(
+            OutgoingMessage(key=key.encode(), value=value, headers=headers)
+            for value in batch_values(group)
+        )
     return messages
+
+
+def batch_values(events: Sequence[ev.Event]) -> list[bytes]:
+    """One group's events as serialized EventBatch values of at most MAX_MESSAGE_EVENTS."""
+    return [
+        ev.EventBatch(events=events[start : start + MAX_MESSAGE_EVENTS]).SerializeToString()
+        for start in range(0, len(events), MAX_MESSAGE_EVENTS)
+    ]

@@ -17,8 +17,8 @@ from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
-from data_plane.ingress.batching import MAX_MESSAGE_EVENTS
-from data_plane.ingress.validation import NODE_SCOPED_KINDS, Rejection, check_shape
+from data_plane.ingress.batching import batch_values
+from data_plane.ingress.validation import Rejection, check_shape
 
 
 class Group(NamedTuple):
@@ -28,11 +28,16 @@ class Group(NamedTuple):
 
     stream_id: str
     tenant_id: str
-    node_scoped: bool
     #: Their indexes in the request, in order.
     indexes: list[int]
     #: Serialized EventBatch values, at most MAX_MESSAGE_EVENTS events each.
     values: list[bytes]
+
+    @property
+    def node_scoped(self) -> bool:
+        """Node events: `check_shape` accepts those only without a tenant and stream, and
+        every other event only with both."""
+        return not self.stream_id
 
 
 class JudgedRequest(NamedTuple):
@@ -61,7 +66,7 @@ def judge_request(
     seen: set[str] = set()
     repeated = 0
     rejected: list[tuple[int, Rejection]] = []
-    members: dict[tuple[str, str], tuple[bool, list[int], list[ev.Event]]] = {}
+    members: dict[tuple[str, str], tuple[list[int], list[ev.Event]]] = {}
     unique = len(set(ids)) == len(ids)
     for index, event in enumerate(events):
         if not unique:
@@ -76,22 +81,12 @@ def judge_request(
         key = (event.stream_id, event.tenant_id)
         member = members.get(key)
         if member is None:
-            node_scoped = event.WhichOneof("payload") in NODE_SCOPED_KINDS
-            members[key] = (node_scoped, [index], [event])
+            members[key] = ([index], [event])
         else:
-            member[1].append(index)
-            member[2].append(event)
+            member[0].append(index)
+            member[1].append(event)
     groups = [
-        Group(
-            stream_id=stream_id,
-            tenant_id=tenant_id,
-            node_scoped=node_scoped,
-            indexes=indexes,
-            values=[
-                ev.EventBatch(events=group[start : start + MAX_MESSAGE_EVENTS]).SerializeToString()
-                for start in range(0, len(group), MAX_MESSAGE_EVENTS)
-            ],
-        )
-        for (stream_id, tenant_id), (node_scoped, indexes, group) in members.items()
+        Group(stream_id, tenant_id, indexes, batch_values(group))
+        for (stream_id, tenant_id), (indexes, group) in members.items()
     ]
     return JudgedRequest(ids=ids, repeated=repeated, rejected=rejected, groups=groups)

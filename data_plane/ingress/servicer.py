@@ -103,14 +103,12 @@ class EventIngressServicer:
     async def publish_raw(self, request: bytes, context: Context) -> pb.PublishEventsResponse:
         node = await self._authenticate(context)
         if self._workers.workers:
-            now_ms = self._clock_ms()
             try:
                 judged = await self._workers.run(
                     judge_request,
                     request,
                     node.node_id,
-                    now_ms,
-                    now_ms - self._settings.raw_retention_days * _DAY_MS,
+                    *self._time_window(),
                     self._settings.ingress_max_batch_events,
                 )
             except WorkerUnavailableError as exc:
@@ -122,8 +120,7 @@ class EventIngressServicer:
         try:
             parsed = pb.PublishEventsRequest.FromString(request)
         except DecodeError:
-            self._metrics.batches.labels("malformed").inc()
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed PublishEventsRequest")
+            await self._refuse_malformed(context)
             raise
         return await self.publish(parsed, node, context)
 
@@ -132,22 +129,12 @@ class EventIngressServicer:
     ) -> pb.PublishEventsResponse:
         """`publish` for a request a worker judged: the loop's work is per stream."""
         if judged.malformed:
-            self._metrics.batches.labels("malformed").inc()
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed PublishEventsRequest")
+            await self._refuse_malformed(context)
         if judged.too_many:
-            self._metrics.batches.labels("too_large").inc()
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"batch of {judged.too_many} events exceeds "
-                f"{self._settings.ingress_max_batch_events}",
-            )
-        streams = {g.stream_id for g in judged.groups if not g.node_scoped}
-        try:
-            owners = await self._directory.stream_owners(streams)
-        except (DirectoryUnavailableError, CredentialRefusedError) as exc:
-            self._metrics.batches.labels("directory_unavailable").inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot resolve streams: {exc}")
-            raise
+            await self._refuse_too_many(judged.too_many, context)
+        owners = await self._owners(
+            {g.stream_id for g in judged.groups if not g.node_scoped}, context
+        )
         rejected = list(judged.rejected)
         messages: list[OutgoingMessage] = []
         accepted_indexes: list[int] = []
@@ -164,12 +151,7 @@ class EventIngressServicer:
             )
             accepted_indexes.extend(group.indexes)
         if messages:
-            try:
-                await self._producer.send_batch(self._settings.events_topic, messages)
-            except BusError as exc:
-                self._metrics.batches.labels("bus_unavailable").inc()
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
-                raise
+            await self._produce(messages, context)
             ids = judged.ids
             self._recent.remember(
                 ids if len(accepted_indexes) == len(ids) else [ids[i] for i in accepted_indexes]
@@ -186,6 +168,40 @@ class EventIngressServicer:
             ],
             [reason for _, reason in rejected],
         )
+
+    def _time_window(self) -> tuple[int, int]:
+        """(now, oldest acceptable `occurred_at`), epoch ms."""
+        now_ms = self._clock_ms()
+        return now_ms, now_ms - self._settings.raw_retention_days * _DAY_MS
+
+    async def _refuse_malformed(self, context: Context) -> None:
+        self._metrics.batches.labels("malformed").inc()
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed PublishEventsRequest")
+
+    async def _refuse_too_many(self, events: int, context: Context) -> None:
+        self._metrics.batches.labels("too_large").inc()
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"batch of {events} events exceeds {self._settings.ingress_max_batch_events}",
+        )
+
+    async def _owners(self, streams: set[str], context: Context) -> dict[str, str | None]:
+        """stream id -> owning tenant (None: unknown), or UNAVAILABLE."""
+        try:
+            return await self._directory.stream_owners(streams)
+        except (DirectoryUnavailableError, CredentialRefusedError) as exc:
+            self._metrics.batches.labels("directory_unavailable").inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot resolve streams: {exc}")
+            raise
+
+    async def _produce(self, messages: list[OutgoingMessage], context: Context) -> None:
+        """Puts `messages` on the bus (acknowledged), or UNAVAILABLE."""
+        try:
+            await self._producer.send_batch(self._settings.events_topic, messages)
+        except BusError as exc:
+            self._metrics.batches.labels("bus_unavailable").inc()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
+            raise
 
     def _answer(
         self,
@@ -216,11 +232,7 @@ class EventIngressServicer:
     ) -> pb.PublishEventsResponse:
         events = request.events
         if len(events) > self._settings.ingress_max_batch_events:
-            self._metrics.batches.labels("too_large").inc()
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"batch of {len(events)} events exceeds {self._settings.ingress_max_batch_events}",
-            )
+            await self._refuse_too_many(len(events), context)
         ids = [e.event_id for e in events]
         recent = self._recent
         known = recent.known(ids)
@@ -239,28 +251,14 @@ class EventIngressServicer:
                 seen.add(ids[index])
                 fresh.append(event)
                 fresh_index.append(index)
-        try:
-            owners = await self._directory.stream_owners(streams_of(fresh))
-        except (DirectoryUnavailableError, CredentialRefusedError) as exc:
-            self._metrics.batches.labels("directory_unavailable").inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot resolve streams: {exc}")
-            raise
-        now_ms = self._clock_ms()
+        owners = await self._owners(streams_of(fresh), context)
+        now_ms, oldest_ms = self._time_window()
         verdict = judge(
-            fresh,
-            node_id=node.node_id,
-            now_ms=now_ms,
-            oldest_ms=now_ms - self._settings.raw_retention_days * _DAY_MS,
-            owners=owners,
+            fresh, node_id=node.node_id, now_ms=now_ms, oldest_ms=oldest_ms, owners=owners
         )
         accepted = [fresh[i] for i in verdict.accepted]
         if accepted:
-            try:
-                await self._producer.send_batch(self._settings.events_topic, to_messages(accepted))
-            except BusError as exc:
-                self._metrics.batches.labels("bus_unavailable").inc()
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus unavailable: {exc}")
-                raise
+            await self._produce(to_messages(accepted), context)
             recent.remember(ids if len(accepted) == len(ids) else [e.event_id for e in accepted])
         rejected = [
             pb.RejectedEvent(

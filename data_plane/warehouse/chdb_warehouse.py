@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -122,6 +123,22 @@ class ChdbWarehouse:
             self._scratch = scratch
         return self._scratch
 
+    @contextlib.contextmanager
+    def _engine_input(self, data: bytes) -> Iterator[tuple[str, str]]:
+        """`data` (of `engine_decoding.framed`) in a file for the engine to read, as (the
+        table function reading it, the settings clause naming its schema); on the worker
+        thread, the file removed after."""
+        scratch = self._scratch_dir()
+        path = scratch / f"{next(self._scratch_names)}.bin"
+        path.write_bytes(data)
+        try:
+            yield (
+                engine_decoding.file_source(str(path)),
+                engine_decoding.settings_clause(str(scratch / "events.proto")),
+            )
+        finally:
+            path.unlink(missing_ok=True)
+
     async def decode_batches(
         self, payloads: Sequence[tuple[bytes, str]]
     ) -> tuple[pa.Table, list[tuple[int, str]]]:
@@ -133,21 +150,16 @@ class ChdbWarehouse:
         data = engine_decoding.framed(payloads)
 
         def work(session: Any) -> pa.Table:
-            scratch = self._scratch_dir()
-            path = scratch / f"{next(self._scratch_names)}.bin"
-            sql = engine_decoding.decode_sql(
-                engine_decoding.file_source(str(path))
-            ) + engine_decoding.settings_clause(str(scratch / "events.proto"))
-            path.write_bytes(data)
-            try:
-                result = session.query(sql, "ArrowStream")
-            except Exception:
-                # chDB 4.4 hands the Arrow header a failed ArrowStream query had written
-                # to the next query as its result; a throwaway query takes it.
-                session.query("SELECT 1", "CSV")
-                raise
-            finally:
-                path.unlink(missing_ok=True)
+            with self._engine_input(data) as (source, settings):
+                try:
+                    result = session.query(
+                        engine_decoding.decode_sql(source) + settings, "ArrowStream"
+                    )
+                except Exception:
+                    # chDB 4.4 hands the Arrow header a failed ArrowStream query had
+                    # written to the next query as its result; a throwaway query takes it.
+                    session.query("SELECT 1", "CSV")
+                    raise
             return pa.ipc.open_stream(result.bytes()).read_all()
 
         table = await self._run(work)
@@ -164,17 +176,14 @@ class ChdbWarehouse:
         data = engine_decoding.framed(payloads)
 
         def work(session: Any) -> engine_decoding.EngineWrite:
-            scratch = self._scratch_dir()
-            path = scratch / f"{next(self._scratch_names)}.bin"
-            source = engine_decoding.file_source(str(path))
-            settings = engine_decoding.settings_clause(str(scratch / "events.proto"))
-            path.write_bytes(data)
-            session.query(f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}")
+            drop = f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}"
+            session.query(drop)
             try:
-                try:
-                    session.query(engine_decoding.staging_sql(source) + settings)
-                except Exception as exc:
-                    raise engine_decoding.BatchRefusedError(str(exc).strip()) from exc
+                with self._engine_input(data) as (source, settings):
+                    try:
+                        session.query(engine_decoding.staging_sql(source) + settings)
+                    except Exception as exc:
+                        raise engine_decoding.BatchRefusedError(str(exc).strip()) from exc
                 result = session.query(engine_decoding.scan_sql(), "Native")
                 scan = engine_decoding.read_scan(decode_native(result.bytes()).rows)
                 inserted = scan.distinct - len(scan.known)
@@ -182,8 +191,7 @@ class ChdbWarehouse:
                     sql = engine_decoding.insert_sql(_INSERT_SETTINGS, scan)
                     session.query(sql, params=parameter_texts(sql, {"known": scan.known}))
             finally:
-                path.unlink(missing_ok=True)
-                session.query(f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}")
+                session.query(drop)
             return engine_decoding.EngineWrite(
                 inserted=inserted,
                 duplicates=scan.events - inserted,

@@ -37,6 +37,7 @@ from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.warehouse.base import WarehouseError
 from data_plane.warehouse.event_rows import END_REASONS, PROTOCOLS, SCHEMA, UUID_PATTERN
+from data_plane.warehouse.viewer_counts import VIEWER_KINDS
 
 #: Field numbers of the framing fields appended to each message (EventBatch has only 1).
 TENANT_FIELD = 1000
@@ -294,7 +295,7 @@ LEFT ARRAY JOIN {arrays}
 """  # noqa: S608
 
 
-_VIEWER_KINDS = "('viewer_started', 'viewer_progress', 'viewer_ended')"
+_VIEWER_KINDS = "(" + ", ".join(f"'{kind}'" for kind in VIEWER_KINDS.to_pylist()) + ")"
 
 
 #: The session's table holding the batch being written, decoded once.
