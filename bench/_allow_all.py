@@ -7,8 +7,16 @@ from media_plane.edge_engine import EngineEvent, PlayDecision, PublishDecision, 
 
 
 class AllowAll:
+    def __init__(self, segment_duration: float | None = None) -> None:
+        #: The HLS target duration granted (None: the engine's default).
+        self.segment_duration = segment_duration
+
     async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
-        return PublishDecision.allow(PublishGrant(stream_id=key, playback_id=key))
+        if self.segment_duration is None:
+            return PublishDecision.allow(PublishGrant(stream_id=key, playback_id=key))
+        return PublishDecision.allow(
+            PublishGrant(stream_id=key, playback_id=key, segment_duration=self.segment_duration)
+        )
 
     async def authorize_play(
         self, playback_id: str, token: str | None, client_addr: str

@@ -26,35 +26,16 @@ import time
 from pathlib import Path
 
 from media_plane.edge_engine import (
-    EngineEvent,
     EngineSettings,
     MediaEngine,
-    PlayDecision,
-    PublishDecision,
-    PublishGrant,
 )
 from media_plane.engine.live_stream import LiveStream
 from media_plane.media import AudioTrack, MediaPacket, TrackKind, VideoTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._allow_all import AllowAll
 from bench._measure import free_port, percentile
-
-
-class AllowAll:
-    def __init__(self, segment: float) -> None:
-        self.segment = segment
-
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
-        return PublishDecision.allow(PublishGrant(key, key, segment_duration=self.segment))
-
-    async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
-    ) -> PlayDecision:
-        return PlayDecision(allowed=True)
-
-    def emit(self, event: EngineEvent) -> None:
-        pass
 
 
 class Arrivals:

@@ -20,7 +20,6 @@ __all__ = [
     "abs_send_time",
     "ntp_time",
     "rtp_header",
-    "rtp_packet",
     "rtx_payload",
 ]
 
@@ -114,19 +113,6 @@ def rtp_header(
         first, (0x80 if marker else 0) | payload_type, sequence_number, timestamp, ssrc
     )
     return fixed + extensions
-
-
-def rtp_packet(
-    payload_type: int,
-    marker: bool,
-    sequence_number: int,
-    timestamp: int,
-    ssrc: int,
-    extensions: bytes,
-    payload: bytes,
-) -> bytes:
-    """One RTP packet: `rtp_header` then the payload."""
-    return rtp_header(payload_type, marker, sequence_number, timestamp, ssrc, extensions) + payload
 
 
 def rtx_payload(original_sequence_number: int, payload: bytes) -> bytes:

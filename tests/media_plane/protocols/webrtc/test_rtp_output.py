@@ -21,7 +21,7 @@ from media_plane.protocols.webrtc.rtp_packets import (
     RtpParameters,
     abs_send_time,
     ntp_time,
-    rtp_packet,
+    rtp_header,
 )
 
 PARAMETERS = RtpParameters(
@@ -108,14 +108,16 @@ def drain(scheduler: SendScheduler) -> None:
 )
 def test_packets_are_byte_for_byte_what_aiortc_serializes(parameters: RtpParameters) -> None:
     send_time = abs_send_time(ntp_time(1_700_000_000.25))
-    ours = rtp_packet(
-        parameters.payload_type,
-        True,
-        65535,
-        0xFFFFFFF0,
-        parameters.ssrc,
-        HeaderExtensions(parameters).block(send_time),
-        b"payload",
+    ours = (
+        rtp_header(
+            parameters.payload_type,
+            True,
+            65535,
+            0xFFFFFFF0,
+            parameters.ssrc,
+            HeaderExtensions(parameters).block(send_time),
+        )
+        + b"payload"
     )
     theirs = RtpPacket(
         payload_type=parameters.payload_type,
@@ -363,7 +365,7 @@ def test_srtp_sender_protects_exactly_as_pylibsrtp_does() -> None:
     block = HeaderExtensions(PARAMETERS).block(0x123456)
     for sequence in range(3):
         payload = os.urandom(1100)
-        packet = rtp_packet(102, sequence == 2, sequence, 9000, PARAMETERS.ssrc, block, payload)
+        packet = rtp_header(102, sequence == 2, sequence, 9000, PARAMETERS.ssrc, block) + payload
         send(packet[:20], packet[20:])
         assert written[-1] == theirs.protect(packet)
         assert receiver.unprotect(written[-1]) == packet
