@@ -75,6 +75,9 @@ class DataPlaneSettings(BaseSettings):
     #: reads the protobuf in C++, see warehouse/engine_decoding.py); the workers above then
     #: serve only a ClickHouse server. A batch the engine refuses is decoded on the loop.
     ingest_decode_in_engine: bool = True
+    #: How often the ingest writes the per-minute viewer counts of the minutes it wrote
+    #: events for: the viewer series trails the events by about this much.
+    ingest_count_viewers_every_ms: int = Field(default=1000, ge=100)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8090

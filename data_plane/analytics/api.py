@@ -100,12 +100,14 @@ class SessionsOut(_Out):
     sessions: list[SessionOut]
 
 
-def _queries(request: Request) -> AnalyticsQueries:
+# Dependencies are coroutines: FastAPI runs a plain function on its thread pool, a
+# thread hop per request for a lookup.
+async def _queries(request: Request) -> AnalyticsQueries:
     queries: AnalyticsQueries = request.app.state.analytics
     return queries
 
 
-def _settings(request: Request) -> DataPlaneSettings:
+async def _settings(request: Request) -> DataPlaneSettings:
     settings: DataPlaneSettings = request.app.state.settings
     return settings
 

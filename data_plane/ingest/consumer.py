@@ -41,8 +41,6 @@ _Fetched = tuple[Sequence[BusMessage], "asyncio.Task[Decoded] | None"]
 MAX_BACKOFF_S = 10.0
 #: Fetched batches decoded ahead of the one being written.
 DECODE_AHEAD = 2
-#: How often finished minutes' viewer counts are written.
-FINISH_MINUTES_EVERY_S = 5.0
 
 
 class IngestConsumer:
@@ -143,14 +141,15 @@ class IngestConsumer:
     ) -> None:
         """Writes the fetched batches in fetch order and commits each after its write."""
         wait_s = self._settings.ingest_max_wait_ms / 1000
-        last_finish = 0.0
+        count_every_s = self._settings.ingest_count_viewers_every_ms / 1000
+        last_count = 0.0
         while not stop.is_set():
-            if time.monotonic() - last_finish >= FINISH_MINUTES_EVERY_S:
-                last_finish = time.monotonic()
+            if time.monotonic() - last_count >= count_every_s:
+                last_count = time.monotonic()
                 try:
-                    await self._sink.finish_minutes()
+                    await self._sink.count_viewers()
                 except WarehouseError as exc:
-                    logger.warning("could not write finished viewer counts: %s", exc)
+                    logger.warning("could not write the viewer counts: %s", exc)
             try:
                 messages, decoding = await asyncio.wait_for(fetched.get(), wait_s)
             except TimeoutError:

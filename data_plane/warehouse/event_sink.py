@@ -111,8 +111,8 @@ class EventSink:
             self._counts.note(first_ms / 1000, last_ms / 1000)
         return written
 
-    async def finish_minutes(self) -> None:
-        """Writes the finished per-minute viewer counts of closed minutes (see
-        `viewer_counts.py`)."""
+    async def count_viewers(self) -> None:
+        """Writes the per-minute viewer counts of the minutes written since the last call
+        (see `viewer_counts.py`)."""
         if self._counts is not None:
-            await self._counts.finish()
+            await self._counts.recount()

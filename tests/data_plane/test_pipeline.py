@@ -112,10 +112,15 @@ async def test_spooled_events_reach_the_warehouse_once_and_the_api_reports_them(
     async with stack.as_(reader) as api:
         current = (await api.get(f"/v1/tenants/{tenant}/analytics/viewers/current")).json()
         assert current["total"] == 2 and current["streams"] == {stream: 2}
-        series = await api.get(
-            f"/v1/tenants/{tenant}/analytics/viewers/timeseries", params={"stream_id": stream}
-        )
-        assert series.status_code == 200, series.text
+        # The series trails the stored events by the ingest's count interval (1 s).
+        for _ in range(40):
+            series = await api.get(
+                f"/v1/tenants/{tenant}/analytics/viewers/timeseries", params={"stream_id": stream}
+            )
+            assert series.status_code == 200, series.text
+            if max(series.json()["viewers"]) == 3:
+                break
+            await asyncio.sleep(0.1)
         assert max(series.json()["viewers"]) == 3
         unique = (await api.get(f"/v1/tenants/{tenant}/analytics/viewers/unique")).json()
         assert unique["unique_viewers"] == 2

@@ -151,7 +151,8 @@ async def test_a_real_publish_and_view_become_matching_analytics(everything: Eve
         assert 0.04 <= day["viewer_minutes"] <= 0.2
         unique = (await api.get(f"{base}/viewers/unique")).json()
         assert unique["unique_viewers"] == 1
-        series = (await api.get(f"{base}/viewers/timeseries")).json()
+        # The series trails the events by the ingest's count interval.
+        series = await eventually(api, f"{base}/viewers/timeseries", lambda b: max(b["viewers"]))
         assert max(series["viewers"]) == 1
         health = (await api.get(f"{base}/ingest-health", params={"stream_id": stream["id"]})).json()
         assert health["points"] and all(p["fps"] > 20 for p in health["points"])

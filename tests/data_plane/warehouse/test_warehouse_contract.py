@@ -575,7 +575,7 @@ async def test_large_batches_are_deduplicated_too(warehouse: Warehouse) -> None:
     assert total.scalar() == 5000
 
 
-async def test_finished_minutes_hold_the_viewer_counts_the_series_reads(
+async def test_the_series_reads_the_minute_counts_the_sink_writes(
     warehouse: Warehouse,
 ) -> None:
     from data_plane.analytics.queries import AnalyticsQueries
@@ -591,7 +591,7 @@ async def test_finished_minutes_hold_the_viewer_counts_the_series_reads(
         + [viewer("viewer_progress", "a", at_ms=minute + 61_000, **ids)]
         + [viewer("viewer_progress", "z", at_ms=minute + 2000, tenant_id=owner, stream_id="s2")]
     )
-    await sink.finish_minutes()
+    await sink.count_viewers()
     counts = await warehouse.query(
         """SELECT stream_id, toUnixTimestamp(minute) * 1000, max(viewers)
            FROM viewer_counts_by_stream_minute WHERE tenant_id = {t:String}
@@ -599,13 +599,23 @@ async def test_finished_minutes_hold_the_viewer_counts_the_series_reads(
         {"t": owner},
     )
     assert counts.rows == [("s1", minute, 3), ("s1", minute + 60_000, 1), ("s2", minute, 1)]
-    # A late event for a finished minute is counted again when the sink next finishes.
-    await sink.write([viewer("viewer_progress", "d", at_ms=minute + 5000, **ids)])
-    await sink.finish_minutes()
     window = TimeRange.from_ms(minute - 60_000, minute + 3 * 60_000)
     queries = AnalyticsQueries(warehouse)
+    # Written but not yet counted: the series trails the events until the next count.
+    await sink.write([viewer("viewer_progress", "d", at_ms=minute + 5000, **ids)])
+    assert await queries.viewer_series(owner, window, "s1") == [0, 3, 1, 0]
+    # A late event for an old minute is counted again when the sink next counts.
+    await sink.count_viewers()
     assert await queries.viewer_series(owner, window, "s1") == [0, 4, 1, 0]
     assert await queries.viewer_series(owner, window) == [0, 5, 1, 0]
+    # The minute under way is counted too, and again as it grows.
+    now_minute = now_ms() // 60_000 * 60_000
+    current = TimeRange.from_ms(now_minute, now_minute + 60_000)
+    for session in ("e", "f"):
+        at = max(now_minute, now_ms() - 1000)
+        await sink.write([viewer("viewer_progress", session, at_ms=at, **ids)])
+        await sink.count_viewers()
+    assert await queries.viewer_series(owner, current, "s1") == [2]
 
 
 async def test_a_batch_spanning_hours_is_deduplicated_in_every_hour(warehouse: Warehouse) -> None:
