@@ -17,8 +17,9 @@ from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
-from data_plane.ingress.batching import batch_values
-from data_plane.ingress.validation import Rejection, check_shape
+from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, batch_values
+from data_plane.ingress.event_spans import Span, event_spans, joined
+from data_plane.ingress.validation import Rejection, all_valid_ids, check_shape
 
 
 class Group(NamedTuple):
@@ -62,31 +63,55 @@ def judge_request(
         return JudgedRequest(malformed=True)
     if len(events) > max_events:
         return JudgedRequest(too_many=len(events))
+    spans = event_spans(request)
+    if spans is not None and len(spans) != len(events):
+        spans = None
     ids = [e.event_id for e in events]
     seen: set[str] = set()
     repeated = 0
     rejected: list[tuple[int, Rejection]] = []
-    members: dict[tuple[str, str], tuple[list[int], list[ev.Event]]] = {}
+    members: dict[tuple[str, str], list[int]] = {}
     unique = len(set(ids)) == len(ids)
+    valid_ids = all_valid_ids(ids)
     for index, event in enumerate(events):
         if not unique:
             if ids[index] in seen:
                 repeated += 1
                 continue
             seen.add(ids[index])
-        rejection = check_shape(event, node_id, now_ms, oldest_ms)
+        if spans is None:
+            size = None
+        else:
+            _, body, end = spans[index]
+            size = end - body
+        rejection = check_shape(event, node_id, now_ms, oldest_ms, size, valid_id=valid_ids)
         if rejection is not None:
             rejected.append((index, rejection))
             continue
         key = (event.stream_id, event.tenant_id)
         member = members.get(key)
         if member is None:
-            members[key] = ([index], [event])
+            members[key] = [index]
         else:
-            member[0].append(index)
-            member[1].append(event)
+            member.append(index)
     groups = [
-        Group(stream_id, tenant_id, indexes, batch_values(group))
-        for (stream_id, tenant_id), (indexes, group) in members.items()
+        Group(stream_id, tenant_id, indexes, _values(request, spans, events, indexes))
+        for (stream_id, tenant_id), indexes in members.items()
     ]
     return JudgedRequest(ids=ids, repeated=repeated, rejected=rejected, groups=groups)
+
+
+def _values(
+    request: bytes,
+    spans: list[Span] | None,
+    events: Sequence[ev.Event],
+    indexes: list[int],
+) -> list[bytes]:
+    """A group's EventBatch values: its events' bytes from the request as they came, or,
+    when the request could not be read span by span, its events encoded again."""
+    if spans is None:
+        return batch_values([events[i] for i in indexes])
+    return [
+        joined(request, spans, indexes[start : start + MAX_MESSAGE_EVENTS])
+        for start in range(0, len(indexes), MAX_MESSAGE_EVENTS)
+    ]

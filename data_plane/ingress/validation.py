@@ -52,13 +52,32 @@ UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _valid_uuid = UUID_TEXT.fullmatch
+#: Ids one per line, each a canonical textual UUID: a whole request's ids checked in one
+#: call of the regex engine instead of one call per event.
+_all_valid_uuids = re.compile(f"(?:{UUID_TEXT.pattern}\n)*").fullmatch
 
 
-def check_shape(event: ev.Event, node_id: str, now_ms: int, oldest_ms: int) -> Rejection | None:
+def all_valid_ids(ids: Sequence[str]) -> bool:
+    """Whether every id is a canonical textual UUID."""
+    lines = "\n".join(ids) + "\n" if ids else ""
+    # The length rules out an id holding a line break and lines that look like ids.
+    return len(lines) == 37 * len(ids) and _all_valid_uuids(lines) is not None
+
+
+def check_shape(
+    event: ev.Event,
+    node_id: str,
+    now_ms: int,
+    oldest_ms: int,
+    size: int | None = None,
+    *,
+    valid_id: bool = False,
+) -> Rejection | None:
     """Why `event` is refused whoever owns its stream, or None. This runs for every event
-    at 100k+ events/s, so it reads each field once and asks the C extension for the
-    encoded size instead of measuring strings one by one."""
-    if not _valid_uuid(event.event_id):
+    at 100k+ events/s, so it reads each field once, takes the encoded size from the
+    caller when it knows it (`event_spans`), else from the C extension, and skips the id
+    when the caller checked it (`valid_id`, see `all_valid_ids`)."""
+    if not valid_id and not _valid_uuid(event.event_id):
         return Rejection.MALFORMED_ID
     kind = event.WhichOneof("payload")
     if kind is None:
@@ -73,7 +92,7 @@ def check_shape(event: ev.Event, node_id: str, now_ms: int, oldest_ms: int) -> R
         return Rejection.TOO_OLD
     if seconds * 1000 > now_ms + MAX_FUTURE_MS:
         return Rejection.IN_FUTURE
-    if event.ByteSize() > MAX_EVENT_BYTES:
+    if (event.ByteSize() if size is None else size) > MAX_EVENT_BYTES:
         return Rejection.TOO_LARGE
     tenant_id = event.tenant_id
     stream_id = event.stream_id

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1.ingress_pb2 import PublishEventsRequest
 
 from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, TENANT_HEADER, to_messages
+from data_plane.ingress.event_spans import event_spans, joined
 from data_plane.ingress.recent_ids import RecentIds
 from data_plane.ingress.request_judging import JudgedRequest, judge_request
-from data_plane.ingress.validation import Rejection, check_owner, judge, streams_of
+from data_plane.ingress.validation import (
+    MAX_EVENT_BYTES,
+    Rejection,
+    all_valid_ids,
+    check_owner,
+    judge,
+    streams_of,
+)
 from tests.data_plane.factory import event, node_health, now_ms, uuid7, viewer
 
 OWNERS = {"stream-1": "tenant-a", "stream-2": "tenant-b"}
@@ -130,7 +139,12 @@ def judged_verdict(request: bytes) -> tuple[JudgedRequest, dict[int, Rejection |
     return judged, answer
 
 
-def test_a_request_judged_on_a_worker_gets_the_verdict_judge_gives() -> None:
+#: An unknown field after the events: the request parses, but is not read span by span.
+UNKNOWN_FIELD = b"\x10\x01"
+
+
+@pytest.mark.parametrize("read", ["span by span", "by the parser"])
+def test_a_request_judged_on_a_worker_gets_the_verdict_judge_gives(read: str) -> None:
     events, expected = mixed_batch()
     events += [
         viewer("viewer_progress", "b", stream_id="stream-2", tenant_id="tenant-b"),
@@ -138,6 +152,9 @@ def test_a_request_judged_on_a_worker_gets_the_verdict_judge_gives() -> None:
     ]
     expected |= {len(events) - 2: None, len(events) - 1: None}
     request = PublishEventsRequest(events=events).SerializeToString()
+    if read == "by the parser":
+        request += UNKNOWN_FIELD
+    assert (event_spans(request) is None) == (read == "by the parser")
     judged, answer = judged_verdict(request)
     assert answer == verdict_of(events) == expected
     assert judged.ids == [e.event_id for e in events] and judged.repeated == 0
@@ -158,6 +175,55 @@ def test_a_worker_counts_repeated_ids_once_and_splits_bursts() -> None:
         MAX_MESSAGE_EVENTS,
         1,
     ]
+
+
+def test_event_spans_hold_each_event_as_an_event_batch_holds_it() -> None:
+    # Sizes around the one- and two-byte length boundaries, and a large one.
+    events = [
+        viewer("viewer_started", "v", user_agent="u" * size) for size in (0, 40, 80, 300, 5000)
+    ]
+    request = PublishEventsRequest(events=events).SerializeToString()
+    spans = event_spans(request)
+    assert spans is not None and [end - body for _, body, end in spans] == [
+        e.ByteSize() for e in events
+    ]
+    assert spans[0][0] == 0 and spans[-1][2] == len(request)
+    assert ev.EventBatch.FromString(joined(request, spans, [3, 0])).events == [
+        events[3],
+        events[0],
+    ]
+    assert event_spans(b"") == []
+    for cut in (1, 2, 50, len(request) - 1):
+        assert event_spans(request[:cut]) is None  # truncated in a tag, length or event
+    assert event_spans(request + UNKNOWN_FIELD) is None
+    assert event_spans(b"\x0a\xff\xff\xff\xff\xff\xff\x01") is None  # absurd length
+
+
+def test_ids_are_checked_in_one_pass_exactly_as_one_by_one() -> None:
+    good = uuid7()
+    assert all_valid_ids([good, uuid7().upper()]) and all_valid_ids([])
+    for bad in ("", "not-a-uuid", good + "\n" + good, good[:-1] + "g", good + "0", " " + good):
+        assert not all_valid_ids([good, bad]), bad
+    assert not all_valid_ids([good + "\n" + good, ""])
+
+
+def test_an_event_too_large_is_refused_whether_sized_by_span_or_by_the_parser() -> None:
+    base = viewer("viewer_started", "v")
+    fits = ev.Event()
+    fits.CopyFrom(base)
+    # Length prefixes grow with the text: find the text that makes the limit exactly.
+    fits.viewer_started.user_agent = "u" * (MAX_EVENT_BYTES - base.ByteSize() - 4)
+    while fits.ByteSize() < MAX_EVENT_BYTES:
+        fits.viewer_started.user_agent += "u"
+    assert fits.ByteSize() == MAX_EVENT_BYTES
+    too_large = ev.Event()
+    too_large.CopyFrom(fits)
+    too_large.event_id = uuid7()
+    too_large.viewer_started.user_agent += "u"
+    request = PublishEventsRequest(events=[fits, too_large]).SerializeToString()
+    for body in (request, request + UNKNOWN_FIELD):
+        _, answer = judged_verdict(body)
+        assert answer == {0: None, 1: Rejection.TOO_LARGE}
 
 
 def test_a_worker_flags_malformed_and_oversized_requests() -> None:
