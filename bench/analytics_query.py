@@ -86,7 +86,7 @@ async def generate(path: Path, tenant: str, total: int, day_start_ms: int) -> di
         # the day.
         started = time.perf_counter()
         counts = ViewerCounts(warehouse)
-        counts.note(day_start_ms / 1000, (day_start_ms + DAY_MS) / 1000 - 1)
+        counts.note(day_start_ms / 1000, (day_start_ms + DAY_MS) / 1000 - 1, None)
         await counts.recount()
         timings["finish_s"] = time.perf_counter() - started
         raw = []

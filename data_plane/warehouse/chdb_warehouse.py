@@ -197,6 +197,7 @@ class ChdbWarehouse:
                 duplicates=scan.events - inserted,
                 problems=scan.problems,
                 viewer_span=scan.viewer_span,
+                viewer_streams=scan.viewer_streams,
             )
 
         return await self._run(work)

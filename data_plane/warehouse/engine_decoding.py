@@ -311,28 +311,34 @@ def staging_sql(source: str) -> str:
 
 def scan_sql() -> str:
     """What the write needs to know before it inserts STAGING, in one result of rows
-    (what, n, text, first_ms, last_ms):
+    (what, n, text, first_ms, last_ms, stream):
 
-    - ('problem', message index, problem, 0, 0) per message with a problem;
-    - ('known', 0, id, 0, 0) per event id of the others that the dedup index holds (looked
-      up in the hours the batch spans);
-    - ('stats', events, distinct ids, viewer events' first and last time in ms), once.
+    - ('problem', message index, problem, 0, 0, '') per message with a problem;
+    - ('known', 0, id, 0, 0, '') per event id of the others that the dedup index holds
+      (looked up in the hours the batch spans);
+    - ('viewers', 0, tenant, 0, 0, stream) per stream with viewer events;
+    - ('stats', events, distinct ids, viewer events' first and last time in ms, ''), once.
     """
     valid = f"{STAGING} WHERE _problem = ''"
     at = "toUnixTimestamp64Milli(occurred_at)"
     return f"""
 SELECT 'problem' AS what, toInt64(_message) AS n, any(_problem) AS text,
-       toInt64(0) AS first_ms, toInt64(0) AS last_ms
+       toInt64(0) AS first_ms, toInt64(0) AS last_ms, '' AS stream
 FROM {STAGING} WHERE _problem != '' GROUP BY _message
 UNION ALL
-SELECT 'known', toInt64(0), toString(event_id), toInt64(0), toInt64(0) FROM event_ids_by_hour
+SELECT 'known', toInt64(0), toString(event_id), toInt64(0), toInt64(0), ''
+FROM event_ids_by_hour
 WHERE toStartOfHour(occurred_at)
       BETWEEN (SELECT toStartOfHour(min(occurred_at)) FROM {valid})
           AND (SELECT toStartOfHour(max(occurred_at)) FROM {valid})
   AND event_id IN (SELECT toUUID(event_id) FROM {valid})
 UNION ALL
+SELECT DISTINCT 'viewers', toInt64(0), tenant_id, toInt64(0), toInt64(0), stream_id
+FROM {valid} AND kind IN {_VIEWER_KINDS}
+UNION ALL
 SELECT 'stats', toInt64(count()), toString(uniqExact(event_id)),
-       toInt64(minIf({at}, kind IN {_VIEWER_KINDS})), toInt64(maxIf({at}, kind IN {_VIEWER_KINDS}))
+       toInt64(minIf({at}, kind IN {_VIEWER_KINDS})), toInt64(maxIf({at}, kind IN {_VIEWER_KINDS})),
+       ''
 FROM {valid}
 """  # noqa: S608
 
@@ -345,23 +351,28 @@ class Scan:
     distinct: int
     #: First and last time (epoch ms) of the viewer events, or None without any.
     viewer_span: tuple[int, int] | None
+    #: (tenant, stream) of the viewer events.
+    viewer_streams: frozenset[tuple[str, str]]
 
 
 def read_scan(rows: Sequence[tuple[object, ...]]) -> Scan:
     problems: list[tuple[int, str]] = []
     known: list[str] = []
+    streams: set[tuple[str, str]] = set()
     events = distinct = 0
     span: tuple[int, int] | None = None
-    for what, n, text, first_ms, last_ms in rows:
+    for what, n, text, first_ms, last_ms, stream in rows:
         if what == "problem":
             problems.append((int(str(n)), str(text)))
         elif what == "known":
             known.append(str(text))
+        elif what == "viewers":
+            streams.add((str(text), str(stream)))
         elif what == "stats":
             events, distinct = int(str(n)), int(str(text))
             if events and int(str(last_ms)) > 0:
                 span = (int(str(first_ms)), int(str(last_ms)))
-    return Scan(sorted(problems), known, events, distinct, span)
+    return Scan(sorted(problems), known, events, distinct, span, frozenset(streams))
 
 
 def insert_sql(insert_settings: str, scan: Scan) -> str:
@@ -392,6 +403,8 @@ class EngineWrite:
     duplicates: int
     problems: list[tuple[int, str]]
     viewer_span: tuple[int, int] | None
+    #: (tenant, stream) of the viewer events written or already known.
+    viewer_streams: frozenset[tuple[str, str]] = frozenset()
 
 
 @runtime_checkable

@@ -108,7 +108,7 @@ class EventSink:
         written = await warehouse.write_event_batches(payloads)
         if written.viewer_span is not None and self._counts is not None:
             first_ms, last_ms = written.viewer_span
-            self._counts.note(first_ms / 1000, last_ms / 1000)
+            self._counts.note(first_ms / 1000, last_ms / 1000, written.viewer_streams)
         return written
 
     async def count_viewers(self) -> None:

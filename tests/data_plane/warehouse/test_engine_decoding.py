@@ -212,6 +212,7 @@ async def test_the_engine_writes_what_the_python_path_writes_each_id_once(
         (3, "event tenant differs from the tenant_id header"),
     ]
     assert written.viewer_span == (AT, AT)
+    assert written.viewer_streams == {(engine_tenant, "s1")}
 
     again = await sink.write_messages([(batch([upper, *events]), engine_tenant)])
     assert (again.inserted, again.duplicates) == (0, 8)

@@ -618,6 +618,32 @@ async def test_the_series_reads_the_minute_counts_the_sink_writes(
     assert await queries.viewer_series(owner, current, "s1") == [2]
 
 
+async def test_a_recount_reads_only_the_streams_written_since_the_last(
+    warehouse: Warehouse,
+) -> None:
+    from data_plane.analytics.queries import AnalyticsQueries
+    from data_plane.analytics.time_range import TimeRange
+    from data_plane.warehouse.viewer_counts import ViewerCounts
+
+    owner = tenant()
+    minute = (now_ms() - 5 * 60_000) // 60_000 * 60_000
+    sink = EventSink(warehouse, ViewerCounts(warehouse))
+    await sink.count_viewers()  # a new process's first count covers every stream
+    await sink.write(
+        [viewer("viewer_progress", "a", at_ms=minute, tenant_id=owner, stream_id="s1")]
+    )
+    # Written by another writer: its own counts, not this sink's, cover it.
+    await EventSink(warehouse).write(
+        [viewer("viewer_progress", s, at_ms=minute, tenant_id=owner, stream_id="s2") for s in "bc"]
+    )
+    await sink.count_viewers()
+    window = TimeRange.from_ms(minute, minute + 60_000)
+    queries = AnalyticsQueries(warehouse)
+    assert await queries.viewer_series(owner, window, "s1") == [1]
+    assert await queries.viewer_series(owner, window, "s2") == [0]
+    assert await queries.viewer_series(owner, window) == [3]  # the tenant's, recounted whole
+
+
 async def test_a_batch_spanning_hours_is_deduplicated_in_every_hour(warehouse: Warehouse) -> None:
     owner = tenant()
     hour = 3600 * 1000
