@@ -10,8 +10,9 @@ time in the engine is planning it, not reading).
 
 The sink tells this class which minutes and streams its inserts touched (late events,
 hours after an outage, touch old minutes); `recount()` then counts those minutes of those
-streams again, the open minute included, in one statement per table. A count written for an open minute is superseded by
-the next: the tables keep the largest, and distinct counts only grow as events arrive.
+streams again, the open minute included, in one statement per table. A count written for
+an open minute is superseded by the next: the tables keep the largest, and distinct counts
+only grow as events arrive.
 The ingest recounts about once a second, so the series trails the raw events by that
 much. At start it recounts the last hour, in case the previous process died before
 counting its last inserts.
