@@ -404,7 +404,7 @@ class EngineWrite:
     problems: list[tuple[int, str]]
     viewer_span: tuple[int, int] | None
     #: (tenant, stream) of the viewer events written or already known.
-    viewer_streams: frozenset[tuple[str, str]] = frozenset()
+    viewer_streams: frozenset[tuple[str, str]]
 
 
 @runtime_checkable

@@ -12,10 +12,9 @@ The sink tells this class which minutes and streams its inserts touched (late ev
 hours after an outage, touch old minutes); `recount()` then counts those minutes of those
 streams again, the open minute included, in one statement per table. A count written for
 an open minute is superseded by the next: the tables keep the largest, and distinct counts
-only grow as events arrive.
-The ingest recounts about once a second, so the series trails the raw events by that
-much. At start it recounts the last hour, in case the previous process died before
-counting its last inserts.
+only grow as events arrive. The ingest recounts about once a second, so the series trails
+the raw events by that much. At start it recounts the last hour of every stream, in case
+the previous process died before counting its last inserts.
 """
 
 from __future__ import annotations
@@ -114,17 +113,20 @@ class ViewerCounts:
         first, last, streams = self._first, self._last, self._streams
         self._first = self._last = None
         self._streams = set()
-        every = streams is None
-        params: dict[str, object] = {"first": first, "last": last}
-        if streams is not None:
-            params["tenants"] = [tenant for tenant, _ in streams]
-            params["streams"] = [stream for _, stream in streams]
-        for_streams, for_tenants = _STATEMENTS[every]
+        window: dict[str, object] = {"first": first, "last": last}
+        if streams is None:
+            of_streams = of_tenants = window
+        else:
+            of_streams = {
+                **window,
+                "tenants": [tenant for tenant, _ in streams],
+                "streams": [stream for _, stream in streams],
+            }
+            of_tenants = {**window, "tenants": sorted({tenant for tenant, _ in streams})}
+        for_streams, for_tenants = _STATEMENTS[streams is None]
         try:
-            await self._warehouse.execute(for_streams, params)
-            if not every:
-                params["tenants"] = sorted({tenant for tenant, _ in streams or ()})
-            await self._warehouse.execute(for_tenants, params)
+            await self._warehouse.execute(for_streams, of_streams)
+            await self._warehouse.execute(for_tenants, of_tenants)
         except BaseException:
             self.note(first, last, streams)
             raise
