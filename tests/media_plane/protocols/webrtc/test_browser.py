@@ -92,7 +92,15 @@ async def test_chromium_publishes_over_whip_and_another_page_plays_over_whep(
         # The viewer's tab closes; the edge lets go of it.
         # (With aioice's own timers, 6 checks 5 s apart, this took 30 s here.)
         await viewer.close()
-        await edge.wait_for(lambda: edge.engine.webrtc.stats().viewers == 0, timeout=10)  # type: ignore[union-attr]
+        # The session leaves the count before its peer connection has closed and its end
+        # event is emitted: wait for both.
+        await edge.wait_for(
+            lambda: (
+                edge.engine.webrtc.stats().viewers == 0  # type: ignore[union-attr]
+                and any(e.kind.value == "viewer_ended" for e in edge.hooks.events)
+            ),
+            timeout=10,
+        )
         ended = [e for e in edge.hooks.events if e.kind.value == "viewer_ended"]
         assert len(ended) == 1
         await studio.close()
