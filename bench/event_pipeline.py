@@ -153,6 +153,22 @@ async def analyse(chdb_path: Path, tenant: str, window: tuple[float, float]) -> 
             {"t": tenant, "s": start_ms, "e": end_ms},
         )
         rows, distinct, in_window, latency = result.rows[0]
+        # The same quantiles per 10 s of the window: a backlog that builds up shows as a
+        # rising p99, a stall as one bad slice.
+        slices = await warehouse.query(
+            """
+            SELECT intDiv(toUnixTimestamp64Milli(occurred_at) - {s:Int64}, 10000) AS slice,
+                   count(),
+                   quantiles(0.5, 0.99)(
+                       toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(occurred_at))
+            FROM events
+            WHERE tenant_id = {t:String}
+              AND occurred_at >= fromUnixTimestamp64Milli({s:Int64}, 'UTC')
+              AND occurred_at < fromUnixTimestamp64Milli({e:Int64}, 'UTC')
+            GROUP BY slice ORDER BY slice
+            """,
+            {"t": tenant, "s": start_ms, "e": end_ms},
+        )
         insert_ceiling = await chdb_insert_ceiling(warehouse)
     finally:
         await warehouse.close()
@@ -162,6 +178,7 @@ async def analyse(chdb_path: Path, tenant: str, window: tuple[float, float]) -> 
         "in_window": int(in_window),
         "latency_p50_ms": float(latency[0]),
         "latency_p99_ms": float(latency[1]),
+        "latency_by_10s": [(int(n), float(q[0]), float(q[1])) for _, n, q in slices.rows],
         "insert_ceiling": insert_ceiling,
     }
 
@@ -331,6 +348,10 @@ def main() -> None:
     print(
         f"emit -> queryable: p50 {figures['latency_p50_ms']:.0f} ms, "
         f"p99 {figures['latency_p99_ms']:.0f} ms"
+    )
+    print(
+        "emit -> queryable per 10 s of the window (p50/p99 ms): "
+        + ", ".join(f"{p50:.0f}/{p99:.0f}" for _, p50, p99 in figures["latency_by_10s"])
     )
     print(
         f"PublishEvents call latency: p50 {percentile(call_latency, 50) * 1000:.1f} ms, "

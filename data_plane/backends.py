@@ -12,7 +12,7 @@ def open_bus(settings: DataPlaneSettings) -> EventBus:
     if settings.bus is BusBackend.KAFKA:
         from data_plane.bus.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap)
+        return KafkaBus(settings.kafka_bootstrap, linger_ms=settings.kafka_linger_ms)
     from data_plane.bus.memory import InProcessBus
 
     return InProcessBus()

@@ -13,9 +13,10 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import grpc
 import uvicorn
@@ -254,16 +255,40 @@ async def serve(
                 announce(f"ingest consumer in group {settings.ingest_group}")
             if plane.api_port is not None:
                 announce(f"analytics API on http://{settings.api_host}:{plane.api_port}")
-            announce("data plane is ready")
             stop_task = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait(
-                {stop_task, *plane.tasks}, return_when=asyncio.FIRST_COMPLETED
-            )
-            stop_task.cancel()
-            for task in done:
-                if task is not stop_task:
-                    task.result()
-                    raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
+            try:
+                # Ready means consuming: a Kafka group takes seconds to give a new member
+                # its partitions, and what arrives meanwhile would wait for it.
+                if plane.consumer is not None and not await _first_of(
+                    plane.consumer.ready.wait(), stop_task, plane.tasks
+                ):
+                    return
+                announce("data plane is ready")
+                await _first_of(None, stop_task, plane.tasks)
+            finally:
+                stop_task.cancel()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _first_of(
+    awaited: Coroutine[Any, Any, Any] | None,
+    stop: asyncio.Task[Any],
+    tasks: Sequence[asyncio.Task[None]],
+) -> bool:
+    """Waits for `awaited` (True), a stop (False), or a role's task ending, which is its
+    failure and raises."""
+    waiting = asyncio.create_task(awaited) if awaited is not None else None
+    try:
+        done, _ = await asyncio.wait(
+            {stop, *tasks, *([waiting] if waiting else [])}, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        if waiting is not None and not waiting.done():
+            waiting.cancel()
+    for task in done:
+        if task in tasks:
+            task.result()
+            raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
+    return waiting is not None and waiting in done

@@ -31,6 +31,10 @@ class DataPlaneSettings(BaseSettings):
     bus: BusBackend = BusBackend.MEMORY
     #: Kafka bootstrap servers, comma separated (bus=kafka).
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: Under load, concurrent sends to the bus leave as one produce at most this often, so
+    #: the broker stores fewer, larger record batches (Kafka's linger.ms; an idle producer
+    #: sends at once).
+    kafka_linger_ms: int = Field(default=20, ge=0, le=1000)
     #: The topic every accepted event goes to (key = stream id, header tenant_id).
     events_topic: str = "analytics_events"
     #: Where messages the ingest cannot decode go, with the error in a header.

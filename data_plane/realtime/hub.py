@@ -3,8 +3,11 @@ WebSocket subscribers.
 
 Only tenants with subscribers are followed: a message of another tenant is skipped on its
 `tenant_id` header, unparsed, which keeps the hub's cost proportional to what is watched.
-When a tenant's first subscriber arrives, the hub seeds that tenant's state from the
-warehouse (live streams, watching sessions), then follows its events.
+With no subscriber at all the hub does not read the bus: it starts reading (from the end)
+when the first one arrives and stops a while after the last one left, so an API replica
+nobody watches costs the brokers nothing. When a tenant's first subscriber arrives, the
+hub seeds that tenant's state from the warehouse (live streams, watching sessions) once
+the hub reads the bus, then follows its events.
 
 Each subscriber has a bounded queue. A client that cannot keep up is dropped (it can
 reconnect and gets a fresh snapshot) instead of letting its queue grow without bound.
@@ -23,7 +26,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import BusError, BusMessage, ConsumerOptions, EventBus
+from data_plane.bus.base import BusConsumer, BusError, BusMessage, ConsumerOptions, EventBus
 from data_plane.realtime.live_state import LiveState, Update
 
 logger = logging.getLogger(__name__)
@@ -65,6 +68,9 @@ class TenantSeed:
 
 Seeder = Callable[[str], Awaitable[TenantSeed]]
 TENANT_HEADER = "tenant_id"
+#: How long a first subscriber waits for the hub to read the bus before it gets its
+#: snapshot anyway.
+READ_START_TIMEOUT_S = 5.0
 
 
 class RealtimeHub:
@@ -77,7 +83,10 @@ class RealtimeHub:
         idle_timeout_s: float,
         fetch_timeout_ms: int = 100,
         seed: Seeder | None = None,
+        read_after_last_s: float = 30.0,
     ) -> None:
+        """``read_after_last_s``: how long the hub keeps reading after its last subscriber
+        left (a dashboard that reconnects finds it still reading)."""
         self._seed = seed
         #: Tenant id -> its subscribers.
         self._followed: dict[str, set[Subscriber]] = {}
@@ -85,24 +94,63 @@ class RealtimeHub:
         self._topic = topic
         self._queue_size = queue_size
         self._fetch_timeout_ms = fetch_timeout_ms
+        self._read_after_last_s = read_after_last_s
         self._state = LiveState(idle_ms=int(idle_timeout_s * 1000))
         self._subscribers: set[Subscriber] = set()
-        self._task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
+        #: The reader of the moment, and its event set once it reads from the bus's end.
+        self._reader: asyncio.Task[None] | None = None
+        self._reading = asyncio.Event()
+        #: Readers still closing their consumer after they stopped.
+        self._readers: set[asyncio.Task[None]] = set()
+        #: Subscribes under way (seeding), and when a subscriber last came or went.
+        self._arriving = 0
+        self._last_change = time.monotonic()
         self.dropped_slow = 0
 
+    @property
+    def reading(self) -> bool:
+        """Whether the hub reads the bus now."""
+        return self._reader is not None and self._reading.is_set()
+
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="realtime-hub")
-        await self.ready.wait()
+        """Nothing to start until a subscriber arrives; kept so the owner's lifecycle
+        reads the same as for every other part."""
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        readers = set(self._readers)
+        self._reader = None
+        for reader in readers:
+            reader.cancel()
+        for reader in readers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await reader
+
+    async def _read_from_now(self) -> None:
+        """Starts reading unless the hub reads already; returns once it reads from the
+        bus's end, so that nothing falls between a seed and the bus (or after
+        READ_START_TIMEOUT_S with the bus unreachable: the snapshot then comes alone, the
+        updates once the bus is back)."""
+        if self._reader is None or self._reader.done():
+            self._reading = asyncio.Event()
+            reader = asyncio.create_task(self._run(self._reading), name="realtime-hub")
+            self._reader = reader
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
+        try:
+            await asyncio.wait_for(self._reading.wait(), READ_START_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning("realtime hub: the bus cannot be read yet; updates will follow")
 
     async def subscribe(self, tenant_id: str, stream_ids: frozenset[str] | None) -> Subscriber:
+        self._arriving += 1
+        try:
+            return await self._subscribe(tenant_id, stream_ids)
+        finally:
+            self._arriving -= 1
+            self._last_change = time.monotonic()
+
+    async def _subscribe(self, tenant_id: str, stream_ids: frozenset[str] | None) -> Subscriber:
+        await self._read_from_now()
         subscriber = Subscriber(tenant_id, stream_ids, asyncio.Queue(self._queue_size))
         followers = self._followed.get(tenant_id)
         if followers is None:
@@ -123,6 +171,7 @@ class RealtimeHub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        self._last_change = time.monotonic()
         followers = self._followed.get(subscriber.tenant_id)
         if followers is not None:
             followers.discard(subscriber)
@@ -161,14 +210,12 @@ class RealtimeHub:
         tenant = message.header(TENANT_HEADER)
         return tenant is not None and tenant.decode(errors="replace") in self._followed
 
-    async def _run(self) -> None:
-        consumer = await self._bus.consumer(
-            [self._topic], ConsumerOptions(group_id=None, start="latest", max_records=5000)
-        )
-        self.ready.set()
+    async def _run(self, reading: asyncio.Event) -> None:
+        consumer = await self._consumer()
+        reading.set()
         last_sweep = time.monotonic()
         try:
-            while True:
+            while not self._idle():
                 try:
                     messages = await consumer.fetch(timeout_ms=self._fetch_timeout_ms)
                 except BusError as exc:
@@ -182,5 +229,25 @@ class RealtimeHub:
                 if time.monotonic() - last_sweep >= 1.0:
                     last_sweep = time.monotonic()
                     self._fan_out(self._state.expire(now_ms))
+            # Decided with no await since the check: a subscriber arriving from here on
+            # starts a reader of its own.
+            self._reader = None
         finally:
             await consumer.close()
+
+    async def _consumer(self) -> BusConsumer:
+        while True:
+            try:
+                return await self._bus.consumer(
+                    [self._topic], ConsumerOptions(group_id=None, start="latest", max_records=5000)
+                )
+            except BusError as exc:
+                logger.warning("realtime hub cannot start reading the bus: %s", exc)
+                await asyncio.sleep(1.0)
+
+    def _idle(self) -> bool:
+        return (
+            not self._subscribers
+            and not self._arriving
+            and time.monotonic() - self._last_change >= self._read_after_last_s
+        )

@@ -81,15 +81,18 @@ async def test_bad_credentials_and_invisible_tenants_are_closed(stack: Stack) ->
 
 
 async def test_a_subscriber_that_falls_behind_is_dropped_not_buffered(stack: Stack) -> None:
-    hub = RealtimeHub(stack.plane.bus, "unused", queue_size=3, idle_timeout_s=60)
-    slow = await hub.subscribe("tenant-a", None)
-    fast = await hub.subscribe("tenant-a", None)
-    for i in range(3):
-        hub.publish([viewer("viewer_started", f"v{i}")], now_ms=0)
-        if i < 2:
-            fast.queue.get_nowait()
-    assert slow.dropped.is_set() and not fast.dropped.is_set()
-    assert hub.subscribers == 1 and hub.dropped_slow == 1
+    hub = RealtimeHub(stack.plane.bus, stack.settings.events_topic, queue_size=3, idle_timeout_s=60)
+    try:
+        slow = await hub.subscribe("tenant-a", None)
+        fast = await hub.subscribe("tenant-a", None)
+        for i in range(3):
+            hub.publish([viewer("viewer_started", f"v{i}")], now_ms=0)
+            if i < 2:
+                fast.queue.get_nowait()
+        assert slow.dropped.is_set() and not fast.dropped.is_set()
+        assert hub.subscribers == 1 and hub.dropped_slow == 1
+    finally:
+        await hub.stop()
 
 
 async def test_a_first_subscriber_gets_what_happened_before_it_connected(stack: Stack) -> None:
@@ -114,3 +117,35 @@ async def test_a_first_subscriber_gets_what_happened_before_it_connected(stack: 
         assert snapshot == {"type": "snapshot", "streams": {stream: {"live": True, "viewers": 1}}}
         await stack.publish(node, [viewer("viewer_ended", "v1", **ids)])
         assert await receive(ws) == {"type": "viewer_count", "stream_id": stream, "viewers": 0}
+
+
+async def test_the_hub_reads_the_bus_only_while_someone_watches(stack: Stack) -> None:
+    control = stack.control
+    acme = await control.tenant("acme")
+    stream = (await control.stream(acme))["id"]
+    node = await control.enroll()
+    ids = {"tenant_id": acme, "stream_id": stream, "node_id": node.id}
+    hub = RealtimeHub(
+        stack.plane.bus,
+        stack.settings.events_topic,
+        queue_size=10,
+        idle_timeout_s=60,
+        read_after_last_s=0.2,
+    )
+    await hub.start()
+    try:
+        assert not hub.reading, "nobody watches yet"
+        for viewer_id in ("v1", "v2"):  # the second time after the hub stopped reading
+            watcher = await hub.subscribe(acme, None)
+            assert hub.reading
+            assert (await watcher.queue.get())["type"] == "snapshot"
+            await stack.publish(node, [viewer("viewer_started", viewer_id, **ids)])
+            update = await asyncio.wait_for(watcher.queue.get(), 2.0)
+            assert update["type"] == "viewer_count" and update["stream_id"] == stream
+            hub.unsubscribe(watcher)
+            deadline = time.monotonic() + 5
+            while hub.reading:
+                assert time.monotonic() < deadline, "the hub kept reading with nobody watching"
+                await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()

@@ -90,6 +90,34 @@ async def test_messages_come_back_in_order_per_partition(
 
 
 @pytest.mark.asyncio
+async def test_concurrent_sends_all_arrive_each_in_order_per_key(
+    bus: EventBus, options: MakeOptions, topic: str
+) -> None:
+    await bus.ensure_topic(topic, 3)
+    reader = await bus.consumer([topic], options(None))
+    producer = bus.producer()
+    # Ten callers at once (as the ingress's concurrent requests), each sending its own
+    # numbers in order over the same five keys.
+    sends = [numbered(20, keys=5, first=100 * caller) for caller in range(10)]
+
+    await asyncio.gather(*(producer.send_batch(topic, sent) for sent in sends))
+    got = await drain(reader, 200)
+
+    assert sorted(values(got)) == sorted(values_sent := [int(m.value) for s in sends for m in s])
+    assert len(values_sent) == 200
+    for caller in range(10):
+        for key in range(5):
+            mine = [
+                v
+                for m in got
+                if m.key == f"stream-{key}".encode()
+                if 100 * caller <= (v := int(m.value)) < 100 * (caller + 1)
+            ]
+            assert mine == sorted(mine) and len(mine) == 4
+    await reader.close()
+
+
+@pytest.mark.asyncio
 async def test_the_same_key_always_lands_on_the_same_partition(
     bus: EventBus, options: MakeOptions, topic: str
 ) -> None:
