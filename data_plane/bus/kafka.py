@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
@@ -38,6 +39,8 @@ from data_plane.bus.base import (
     TopicPartition,
 )
 from data_plane.bus.grouped_sends import GroupedSends
+
+logger = logging.getLogger(__name__)
 
 Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 
@@ -167,6 +170,18 @@ class _TopicSender:
         return deliveries
 
 
+async def _stop(producer: Any, within_s: float) -> None:
+    """aiokafka's ``stop()`` first waits for every batch on its way, which with an
+    unreachable broker lasts until each one's request timeout (an ingress then took 15-45 s
+    to exit after SIGTERM): they get `within_s`, then the producer is left to the event
+    loop's end. Nobody was told those batches were delivered, so their senders retry:
+    nothing is lost."""
+    try:
+        await asyncio.wait_for(producer.stop(), within_s)
+    except TimeoutError:
+        logger.warning("the Kafka producer did not flush within %.1f s; closing anyway", within_s)
+
+
 class KafkaConsumer:
     """One aiokafka consumer: a group member, or a group-less reader of every partition."""
 
@@ -234,15 +249,18 @@ class KafkaBus:
         max_batch_bytes: int = 1_000_000,
         send_timeout_ms: int = 30_000,
         replication_factor: int = 1,
+        close_timeout_ms: int = 5_000,
     ) -> None:
         """``send_timeout_ms`` bounds one ``send_batch`` (and each broker request of the
         producer and admin client); ``max_batch_bytes`` stays under the brokers' default
         1 MiB message limit. ``linger_ms`` spaces the groups of concurrent sends under
         load (see :class:`GroupedSends`); aiokafka itself gets no linger, because it is
-        handed whole batches."""
+        handed whole batches. ``close_timeout_ms`` bounds the wait for sends still on
+        their way when the bus closes."""
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.send_timeout_ms = send_timeout_ms
+        self.close_timeout_ms = close_timeout_ms
         self._compression = compression
         self._linger_ms = linger_ms
         self._max_batch_bytes = max_batch_bytes
@@ -284,7 +302,7 @@ class KafkaBus:
         try:
             if producer is not None:
                 with _as_bus_error("closing the producer"):
-                    await producer.stop()
+                    await _stop(producer, self.close_timeout_ms / 1000)
         finally:
             # The groups on their way failed with the producer; what is left is cancelled.
             for sends in self._sends.values():
