@@ -30,8 +30,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,51 @@ def drain(api_url: str, token: str, tenant: str, accepted: int, timeout_s: float
                 break
             time.sleep(0.5)
     return time.monotonic() - started
+
+
+class SeriesQueries:
+    """Asks the analytics API for one stream's viewer series over the last 24 hours every
+    `every_s` while the load runs (on a thread of its own), timing each request: what a
+    dashboard sees of an ingesting data plane. Only requests started after `warmup_s` count."""
+
+    def __init__(self, api_url: str, token: str, tenant: str, stream: str, every_s: float):
+        self._client = httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        self._path = f"/v1/tenants/{tenant}/analytics/viewers/timeseries"
+        self._stream = stream
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="series-queries", daemon=True)
+        self.latencies_s: list[float] = []
+        self.failures = 0
+        self._count_after = 0.0
+
+    def start(self, warmup_s: float) -> None:
+        self._count_after = time.monotonic() + warmup_s
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            minute = datetime.now(UTC).replace(second=0, microsecond=0)
+            params = {
+                "stream_id": self._stream,
+                "start": (minute - timedelta(days=1)).isoformat(),
+                "end": (minute + timedelta(minutes=1)).isoformat(),
+            }
+            started = time.monotonic()
+            try:
+                self._client.get(self._path, params=params).raise_for_status()
+            except httpx.HTTPError:
+                self.failures += 1
+                continue
+            if started >= self._count_after:
+                self.latencies_s.append(time.monotonic() - started)
 
 
 async def run_load(loads: list[SidecarLoad], seconds: float) -> None:
@@ -251,6 +298,12 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="events/s offered in all (0: as fast as accepted)"
     )
+    parser.add_argument(
+        "--query-every-ms",
+        type=float,
+        default=0.0,
+        help="also time a 24 h viewer series query this often during the load (0: none)",
+    )
     args = parser.parse_args()
     check_template()
     command = "python bench/event_pipeline.py " + " ".join(sys.argv[1:])
@@ -307,8 +360,22 @@ def main() -> None:
             )
             for node_id, credential in nodes
         ]
+        queries = None
+        if args.query_every_ms:
+            queries = SeriesQueries(
+                f"http://127.0.0.1:{api_port}",
+                control.token,
+                tenant,
+                streams[0],
+                args.query_every_ms / 1000,
+            )
+            queries.start(args.warmup)
         started = time.time()
-        asyncio.run(run_load(loads, args.seconds + args.warmup))
+        try:
+            asyncio.run(run_load(loads, args.seconds + args.warmup))
+        finally:
+            if queries is not None:
+                queries.stop()
         ended = time.time()
         accepted = sum(load.accepted for load in loads)
         drained_after = drain(f"http://127.0.0.1:{api_port}", control.token, tenant, accepted)
@@ -361,6 +428,17 @@ def main() -> None:
         f"ceilings: bus produce-only {ceiling_bus:,.0f} events/s, "
         f"chDB bulk insert {figures['insert_ceiling']:,.0f} rows/s"
     )
+    query_figures: dict[str, float] = {}
+    if queries is not None:
+        query_figures = {
+            "query_p50_ms": round(percentile(queries.latencies_s, 50) * 1000, 1),
+            "query_p99_ms": round(percentile(queries.latencies_s, 99) * 1000, 1),
+        }
+        print(
+            f"viewer series (24 h, one stream) during the load: p50 "
+            f"{query_figures['query_p50_ms']} ms, p99 {query_figures['query_p99_ms']} ms "
+            f"({len(queries.latencies_s)} requests, {queries.failures} failed)"
+        )
     print(f"command: {command}")
     print(
         json.dumps(
@@ -375,6 +453,7 @@ def main() -> None:
                 "latency_p99_ms": round(figures["latency_p99_ms"]),
                 "lost": accepted - figures["distinct"],
                 "doubled": figures["rows"] - figures["distinct"],
+                **query_figures,
             }
         )
     )

@@ -1,8 +1,11 @@
 """The warehouse on chDB: the ClickHouse engine inside this process (single node).
 
-chDB allows one process per data directory and one directory per process, and a session
-must not be used from two threads at once; every call therefore runs on one dedicated
-worker thread, which also keeps the event loop free while the engine works.
+chDB allows one process per data directory and one directory per process; since chDB 4
+any number of sessions may be open on it and run statements in parallel. This adapter
+keeps two, each on a dedicated thread (which also keeps the event loop free while the
+engine works): one for everything that writes, in order, and one for `query()`, so that
+an analytics request does not wait behind an ingest write (at full load a write holds
+its thread for ~0.3-0.7 s). What the writer committed is visible to the reader at once.
 
 Results are read in Native format and decoded by clickhouse-connect's reader, the one the
 server adapter uses, so both adapters return the same Python values. Measured on a
@@ -48,38 +51,19 @@ _INSERT_SETTINGS = ", ".join(f"{name} = {value}" for name, value in INSERT_SETTI
 
 
 class ChdbWarehouse:
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="chdb"
-        )
-        self._session: Any = None
+    def __init__(self, path: Path, *, database: str = "default") -> None:
+        """`database` must exist already, unless it is "default"."""
+        if not IDENTIFIER.fullmatch(database):
+            raise WarehouseError(f"not a plain identifier: {database!r}")
+        self.path = path
+        self._database = database
+        self._writer = _SessionThread(path, database, "chdb")
+        self._reader = _SessionThread(path, database, "chdb-read")
         self._scratch: Path | None = None
         self._scratch_names = itertools.count()
 
-    def _open(self) -> Any:
-        if self._session is None:
-            # Imported here: chDB costs about 260 MiB and seconds on import.
-            from chdb import session as chdb_session
-
-            self._path.mkdir(parents=True, exist_ok=True)
-            session: Any = chdb_session.Session(str(self._path))  # type: ignore[no-untyped-call]
-            # chDB takes the host's time zone; a warehouse in UTC reads parameters and
-            # zone-less DateTime values the way a UTC server does, wherever it runs.
-            session.query("SET session_timezone = 'UTC'")
-            self._session = session
-        return self._session
-
     async def _run(self, work: Callable[[Any], T]) -> T:
-        def call() -> T:
-            try:
-                return work(self._open())
-            except WarehouseError:
-                raise
-            except Exception as exc:  # chDB raises plain RuntimeError with the engine's text
-                raise WarehouseError(str(exc).strip()) from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await self._writer.run(work)
 
     async def execute(self, sql: str, parameters: Mapping[str, object] | None = None) -> None:
         params = parameter_texts(sql, parameters)
@@ -92,7 +76,7 @@ class ChdbWarehouse:
             result = session.query(sql, "Native", params=params)
             return decode_native(result.bytes() if result is not None else b"")
 
-        return await self._run(work)
+        return await self._reader.run(work)
 
     async def insert_arrow(self, table: str, data: pa.Table) -> None:
         for name in (table, *data.column_names):
@@ -116,7 +100,7 @@ class ChdbWarehouse:
         inside the data directory, emptied when first used, so a process killed mid-write
         leaves nothing behind for long."""
         if self._scratch is None:
-            scratch = self._path / "ingest-scratch"
+            scratch = self.path / "ingest-scratch" / self._database
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
             (scratch / "events.proto").write_text(engine_decoding.engine_schema())
@@ -203,16 +187,51 @@ class ChdbWarehouse:
         return await self._run(work)
 
     async def close(self) -> None:
-        def shutdown(session: Any) -> None:
-            if session is not None:
-                session.close()
-
-        if self._session is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, shutdown, self._session
-            )
-            self._session = None
-        self._executor.shutdown(wait=True)
+        await self._reader.close()
+        await self._writer.close()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+
+class _SessionThread:
+    """One chDB session, used from one dedicated thread only."""
+
+    def __init__(self, path: Path, database: str, name: str) -> None:
+        self._path = path
+        self._database = database
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name
+        )
+        self._session: Any = None
+
+    def _open(self) -> Any:
+        if self._session is None:
+            # Imported here: chDB costs about 260 MiB and seconds on import.
+            from chdb import session as chdb_session
+
+            self._path.mkdir(parents=True, exist_ok=True)
+            session: Any = chdb_session.Session(str(self._path))  # type: ignore[no-untyped-call]
+            # chDB takes the host's time zone; a warehouse in UTC reads parameters and
+            # zone-less DateTime values the way a UTC server does, wherever it runs.
+            session.query("SET session_timezone = 'UTC'")
+            session.query(f"USE {self._database}")
+            self._session = session
+        return self._session
+
+    async def run(self, work: Callable[[Any], T]) -> T:
+        def call() -> T:
+            try:
+                return work(self._open())
+            except WarehouseError:
+                raise
+            except Exception as exc:  # chDB raises plain RuntimeError with the engine's text
+                raise WarehouseError(str(exc).strip()) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, session.close)
+        self._executor.shutdown(wait=True)

@@ -9,6 +9,7 @@ under tenant ids of their own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import urllib.parse
@@ -75,14 +76,14 @@ async def empty_warehouse(request: pytest.FixtureRequest) -> AsyncIterator[Wareh
     """A warehouse on a database of its own that holds nothing yet."""
     database = f"fresh_{uuid.uuid4().hex[:10]}"
     if request.param == "chdb":
-        # The one chDB session of this process: switch it to the new database and back.
+        # The engine of this process, its sessions in the new database.
         shared: ChdbWarehouse = request.getfixturevalue("chdb_warehouse")
         await shared.execute(f"CREATE DATABASE {database}")
-        await shared.execute(f"USE {database}")
+        fresh_chdb = ChdbWarehouse(shared.path, database=database)
         try:
-            yield shared
+            yield fresh_chdb
         finally:
-            await shared.execute("USE default")
+            await fresh_chdb.close()
             await shared.execute(f"DROP DATABASE {database}")
         return
     url = _url(request)
@@ -258,6 +259,18 @@ async def test_values_come_back_as_python_values(warehouse: Warehouse) -> None:
         }
     ]
     assert result.dicts()[0]["at"].utcoffset().total_seconds() == 0
+
+
+async def test_chdb_answers_a_query_while_a_write_runs(chdb_warehouse: ChdbWarehouse) -> None:
+    """The analytics API's queries must not queue behind the ingest's writes."""
+    write = asyncio.create_task(chdb_warehouse.execute("SELECT sleep(2)"))
+    await asyncio.sleep(0.2)
+
+    result = await chdb_warehouse.query("SELECT 1")
+
+    assert result.rows == [(1,)]
+    assert not write.done(), "the query waited for the write"
+    await write
 
 
 async def test_errors_surface_as_warehouse_errors_with_the_engine_message(
