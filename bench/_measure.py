@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import statistics
+from types import FrameType
 
 
 def free_port() -> int:
@@ -23,3 +25,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def stop_children_on_sigterm() -> None:
+    """A SIGTERM (a timeout, a kill) ends the benchmark as Ctrl-C does, so the `with`
+    blocks that started servers stop them instead of leaving them running."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

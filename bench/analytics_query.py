@@ -30,7 +30,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._control import control_process, database
-from bench._measure import free_port, median, percentile
+from bench._measure import free_port, median, percentile, stop_children_on_sigterm
 from bench.event_pipeline import data_plane
 
 DAY_MS = 86_400_000
@@ -133,6 +133,7 @@ def measure(api_url: str, token: str, path: str, params: dict[str, str], n: int)
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--requests", type=int, default=200)

@@ -27,7 +27,7 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from bench._control import control_process, database, enrollment_token, seed_streams
-from bench._measure import free_port, median, percentile
+from bench._measure import free_port, median, percentile, stop_children_on_sigterm
 
 
 async def enroll(target: str, token: str) -> str:
@@ -180,6 +180,7 @@ def run_ceiling(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--streams", type=int, default=1000)

@@ -46,7 +46,7 @@ from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from bench._control import ROOT, control_process, database, enrollment_token
 from bench._event_load import BatchTemplate, SidecarLoad, check_template
-from bench._measure import free_port, percentile
+from bench._measure import free_port, percentile, stop_children_on_sigterm
 
 
 def seed(api_url: str, token: str, streams: int) -> tuple[str, list[str]]:
@@ -287,6 +287,7 @@ async def bus_ceiling(path: str, bootstrap: str | None, seconds: float = 5.0) ->
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", choices=["single", "kafka"], default="single")
     parser.add_argument("--seconds", type=float, default=60.0)

@@ -23,7 +23,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._control import control_process, database, seed_streams
-from bench._measure import median
+from bench._measure import median, stop_children_on_sigterm
 
 
 def parse_wrk(output: str) -> tuple[float, float]:
@@ -75,6 +75,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--streams", type=int, default=200)

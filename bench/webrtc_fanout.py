@@ -36,6 +36,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._measure import stop_children_on_sigterm
 from bench._webrtc import (
     EdgeProcess,
     count_datagrams,
@@ -254,6 +255,7 @@ def drive(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, nargs="+", default=[1, 10, 50, 100])
     parser.add_argument("--seconds", type=float, default=20.0)

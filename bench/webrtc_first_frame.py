@@ -27,7 +27,7 @@ from aiortc import MediaStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._measure import percentile
+from bench._measure import percentile, stop_children_on_sigterm
 from bench._webrtc import (
     DecodedFrames,
     decode_into,
@@ -105,6 +105,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--joins", type=int, default=30)
     parser.add_argument("--size", default="640x360")

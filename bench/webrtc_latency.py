@@ -28,7 +28,7 @@ from aiortc import MediaStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._measure import percentile
+from bench._measure import percentile, stop_children_on_sigterm
 from bench._webrtc import (
     DecodedFrames,
     EdgeProcess,
@@ -162,6 +162,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=15.0)

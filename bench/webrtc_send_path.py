@@ -34,7 +34,7 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._allow_all import AllowAll
-from bench._measure import median, percentile
+from bench._measure import median, percentile, stop_children_on_sigterm
 from bench._webrtc import DatagramCount, count_datagrams, loopback_peer, make_h264_source
 from media_plane.edge_engine import (
     PublishGrant,
@@ -213,6 +213,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    stop_children_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, nargs="+", default=[0, 10, 50, 100])
     parser.add_argument("--seconds", type=float, default=10.0)

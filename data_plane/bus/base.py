@@ -11,6 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+#: The header of every message on the events topic naming its events' tenant (the
+#: contract between the ingress that writes it and the ingest and realtime hub that read
+#: it; empty for node-scoped events).
+TENANT_HEADER = "tenant_id"
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:

@@ -15,10 +15,9 @@ import pyarrow as pa
 from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import BusMessage, OutgoingMessage, TopicPartition
+from data_plane.bus.base import TENANT_HEADER, BusMessage, OutgoingMessage, TopicPartition
 from data_plane.warehouse.event_rows import SCHEMA, events_to_arrow
 
-TENANT_HEADER = "tenant_id"
 ERROR_HEADER = "error"
 SOURCE_HEADER = "source"
 

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import OutgoingMessage
+from data_plane.bus.base import TENANT_HEADER, OutgoingMessage
 
-TENANT_HEADER = "tenant_id"
 #: Messages larger than this are split, so one stream's burst never exceeds the
 #: broker's message size limit.
 MAX_MESSAGE_EVENTS = 1000

@@ -18,14 +18,14 @@ from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
-from data_plane.bus.base import BusError, BusProducer, OutgoingMessage
+from data_plane.bus.base import TENANT_HEADER, BusError, BusProducer, OutgoingMessage
 from data_plane.directory.client import (
     CredentialRefusedError,
     DirectoryClient,
     DirectoryUnavailableError,
     NodeIdentity,
 )
-from data_plane.ingress.batching import TENANT_HEADER, to_messages
+from data_plane.ingress.batching import to_messages
 from data_plane.ingress.metrics import IngressMetrics
 from data_plane.ingress.recent_ids import RecentIds
 from data_plane.ingress.request_judging import JudgedRequest, judge_request

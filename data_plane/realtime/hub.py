@@ -26,7 +26,14 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import BusConsumer, BusError, BusMessage, ConsumerOptions, EventBus
+from data_plane.bus.base import (
+    TENANT_HEADER,
+    BusConsumer,
+    BusError,
+    BusMessage,
+    ConsumerOptions,
+    EventBus,
+)
 from data_plane.realtime.live_state import LiveState, Update
 
 logger = logging.getLogger(__name__)
@@ -67,7 +74,6 @@ class TenantSeed:
 
 
 Seeder = Callable[[str], Awaitable[TenantSeed]]
-TENANT_HEADER = "tenant_id"
 #: How long a first subscriber waits for the hub to read the bus before it gets its
 #: snapshot anyway.
 READ_START_TIMEOUT_S = 5.0

@@ -6,7 +6,8 @@ import pytest
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1.ingress_pb2 import PublishEventsRequest
 
-from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, TENANT_HEADER, to_messages
+from data_plane.bus.base import TENANT_HEADER
+from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, to_messages
 from data_plane.ingress.event_spans import event_spans, joined
 from data_plane.ingress.recent_ids import RecentIds
 from data_plane.ingress.request_judging import JudgedRequest, judge_request
