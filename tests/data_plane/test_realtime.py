@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
+from tidecast.events.v1 import events_pb2 as ev
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from data_plane.bus.base import TENANT_HEADER, OutgoingMessage
+from data_plane.bus.kafka import KafkaBus
 from data_plane.realtime.hub import RealtimeHub
 from tests.data_plane.conftest import Stack
 from tests.data_plane.factory import event, viewer
@@ -149,3 +153,40 @@ async def test_the_hub_reads_the_bus_only_while_someone_watches(stack: Stack) ->
                 await asyncio.sleep(0.05)
     finally:
         await hub.stop()
+
+
+async def test_on_kafka_a_first_subscriber_starts_the_reading_before_it_is_answered(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"realtime-{uuid.uuid4().hex[:8]}"
+    bus = KafkaBus(kafka_bootstrap, send_timeout_ms=10_000)
+    await bus.start()
+    await bus.ensure_topic(topic, 3)
+    hub = RealtimeHub(bus, topic, queue_size=10, idle_timeout_s=60, read_after_last_s=0.2)
+    try:
+        assert not hub.reading
+        watcher = await hub.subscribe("tenant-a", None)
+        assert hub.reading
+        assert (await watcher.queue.get())["type"] == "snapshot"
+        # Produced right after the subscribe returned: the reader is at the end already.
+        batch = ev.EventBatch(events=[viewer("viewer_started", "v1")])
+        await bus.producer().send_batch(
+            topic,
+            [
+                OutgoingMessage(
+                    key=b"stream-1",
+                    value=batch.SerializeToString(),
+                    headers=((TENANT_HEADER, b"tenant-a"),),
+                )
+            ],
+        )
+        update = await asyncio.wait_for(watcher.queue.get(), 5.0)
+        assert update == {"type": "viewer_count", "stream_id": "stream-1", "viewers": 1}
+        hub.unsubscribe(watcher)
+        deadline = time.monotonic() + 10
+        while hub.reading:
+            assert time.monotonic() < deadline, "the hub kept reading with nobody watching"
+            await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()
+        await bus.close()
