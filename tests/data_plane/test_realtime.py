@@ -34,6 +34,13 @@ async def receive(ws: ClientConnection, timeout_s: float = 1.0) -> dict[str, Any
     return message
 
 
+async def stops_reading(hub: RealtimeHub, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while hub.reading:
+        assert time.monotonic() < deadline, "the hub kept reading with nobody watching"
+        await asyncio.sleep(0.05)
+
+
 async def test_updates_arrive_within_a_second_and_only_for_the_own_tenant(stack: Stack) -> None:
     control = stack.control
     acme = await control.tenant("acme")
@@ -147,10 +154,7 @@ async def test_the_hub_reads_the_bus_only_while_someone_watches(stack: Stack) ->
             update = await asyncio.wait_for(watcher.queue.get(), 2.0)
             assert update["type"] == "viewer_count" and update["stream_id"] == stream
             hub.unsubscribe(watcher)
-            deadline = time.monotonic() + 5
-            while hub.reading:
-                assert time.monotonic() < deadline, "the hub kept reading with nobody watching"
-                await asyncio.sleep(0.05)
+            await stops_reading(hub, within_s=5)
     finally:
         await hub.stop()
 
@@ -183,10 +187,7 @@ async def test_on_kafka_a_first_subscriber_starts_the_reading_before_it_is_answe
         update = await asyncio.wait_for(watcher.queue.get(), 5.0)
         assert update == {"type": "viewer_count", "stream_id": "stream-1", "viewers": 1}
         hub.unsubscribe(watcher)
-        deadline = time.monotonic() + 10
-        while hub.reading:
-            assert time.monotonic() < deadline, "the hub kept reading with nobody watching"
-            await asyncio.sleep(0.05)
+        await stops_reading(hub, within_s=10)
     finally:
         await hub.stop()
         await bus.close()
