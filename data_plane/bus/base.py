@@ -7,7 +7,7 @@ deduplicates by event id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,15 @@ from typing import Protocol
 #: contract between the ingress that writes it and the ingest and realtime hub that read
 #: it; empty for node-scoped events).
 TENANT_HEADER = "tenant_id"
+#: The header naming the payload kinds (`Event.payload` members) a message's events carry,
+#: comma-separated and sorted; it may name more kinds than the events carry, never fewer.
+#: A hint for the ingest: the warehouse engine then reads only those kinds' fields. A
+#: message without it is read whole.
+KINDS_HEADER = "event_kinds"
+
+
+def kinds_header(kinds: Iterable[str]) -> tuple[str, bytes]:
+    return KINDS_HEADER, ",".join(sorted(kinds)).encode()
 
 
 @dataclass(frozen=True, slots=True)

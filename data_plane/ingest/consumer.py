@@ -26,7 +26,13 @@ from data_plane.bus.base import (
     TopicPartition,
 )
 from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
-from data_plane.ingest.decoding import Decoded, dead_letters_of, next_offsets, payloads_of
+from data_plane.ingest.decoding import (
+    Decoded,
+    dead_letters_of,
+    kinds_of,
+    next_offsets,
+    payloads_of,
+)
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
@@ -211,7 +217,7 @@ class IngestConsumer:
     async def _write_in_engine(self, messages: Sequence[BusMessage]) -> None:
         """The engine decodes and writes the batch; its problem messages are dead-lettered
         after (a retry after a failed dead-letter send writes nothing twice)."""
-        written = await self._sink.write_messages(payloads_of(messages))
+        written = await self._sink.write_messages(payloads_of(messages), kinds_of(messages))
         self._metrics.inserted.inc(written.inserted)
         self._metrics.duplicates.inc(written.duplicates)
         await self._send_dead_letters(dead_letters_of(messages, written.problems))

@@ -15,7 +15,14 @@ import pyarrow as pa
 from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import TENANT_HEADER, BusMessage, OutgoingMessage, TopicPartition
+from data_plane.bus.base import (
+    KINDS_HEADER,
+    TENANT_HEADER,
+    BusMessage,
+    OutgoingMessage,
+    TopicPartition,
+)
+from data_plane.warehouse.engine_decoding import read_kinds
 from data_plane.warehouse.event_rows import SCHEMA, events_to_arrow
 
 ERROR_HEADER = "error"
@@ -102,6 +109,11 @@ def rows_of(payloads: Sequence[Payload]) -> DecodedRows:
 
 def payloads_of(messages: Sequence[BusMessage]) -> list[Payload]:
     return [(m.value, (m.header(TENANT_HEADER) or b"").decode(errors="replace")) for m in messages]
+
+
+def kinds_of(messages: Sequence[BusMessage]) -> list[frozenset[str] | None]:
+    """The event kinds each message's header names (None: no usable header)."""
+    return [read_kinds(m.header(KINDS_HEADER)) for m in messages]
 
 
 def dead_letters_of(

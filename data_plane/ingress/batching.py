@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.bus.base import TENANT_HEADER, OutgoingMessage
+from data_plane.bus.base import TENANT_HEADER, OutgoingMessage, kinds_header
 
 #: Messages larger than this are split, so one stream's burst never exceeds the
 #: broker's message size limit.
@@ -30,7 +30,8 @@ def to_messages(events: Sequence[ev.Event]) -> list[OutgoingMessage]:
             group.append(event)
     messages: list[OutgoingMessage] = []
     for key, group in groups.items():
-        headers = ((TENANT_HEADER, group[0].tenant_id.encode()),)
+        kinds = {event.WhichOneof("payload") or "" for event in group}
+        headers = ((TENANT_HEADER, group[0].tenant_id.encode()), kinds_header(kinds - {""}))
         messages.extend(
             OutgoingMessage(key=key.encode(), value=value, headers=headers)
             for value in batch_values(group)

@@ -33,6 +33,8 @@ class Group(NamedTuple):
     indexes: list[int]
     #: Serialized EventBatch values, at most MAX_MESSAGE_EVENTS events each.
     values: list[bytes]
+    #: The payload kinds of its events.
+    kinds: frozenset[str]
 
     @property
     def node_scoped(self) -> bool:
@@ -70,7 +72,7 @@ def judge_request(
     seen: set[str] = set()
     repeated = 0
     rejected: list[tuple[int, Rejection]] = []
-    members: dict[tuple[str, str], list[int]] = {}
+    members: dict[tuple[str, str], tuple[list[int], set[str]]] = {}
     unique = len(set(ids)) == len(ids)
     valid_ids = all_valid_ids(ids)
     for index, event in enumerate(events):
@@ -89,14 +91,22 @@ def judge_request(
             rejected.append((index, rejection))
             continue
         key = (event.stream_id, event.tenant_id)
+        kind = event.WhichOneof("payload") or ""  # never empty: check_shape refuses that
         member = members.get(key)
         if member is None:
-            members[key] = [index]
+            members[key] = ([index], {kind})
         else:
-            member.append(index)
+            member[0].append(index)
+            member[1].add(kind)
     groups = [
-        Group(stream_id, tenant_id, indexes, _values(request, spans, events, indexes))
-        for (stream_id, tenant_id), indexes in members.items()
+        Group(
+            stream_id,
+            tenant_id,
+            indexes,
+            _values(request, spans, events, indexes),
+            frozenset(kinds),
+        )
+        for (stream_id, tenant_id), (indexes, kinds) in members.items()
     ]
     return JudgedRequest(ids=ids, repeated=repeated, rejected=rejected, groups=groups)
 

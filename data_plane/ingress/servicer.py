@@ -18,7 +18,13 @@ from google.protobuf.message import DecodeError
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
-from data_plane.bus.base import TENANT_HEADER, BusError, BusProducer, OutgoingMessage
+from data_plane.bus.base import (
+    TENANT_HEADER,
+    BusError,
+    BusProducer,
+    OutgoingMessage,
+    kinds_header,
+)
 from data_plane.directory.client import (
     CredentialRefusedError,
     DirectoryClient,
@@ -145,7 +151,7 @@ class EventIngressServicer:
                     rejected.extend((index, rejection) for index in group.indexes)
                     continue
             key = (group.stream_id or node.node_id).encode()
-            headers = ((TENANT_HEADER, group.tenant_id.encode()),)
+            headers = ((TENANT_HEADER, group.tenant_id.encode()), kinds_header(group.kinds))
             messages.extend(
                 OutgoingMessage(key=key, value=v, headers=headers) for v in group.values
             )

@@ -108,36 +108,52 @@ class ChdbWarehouse:
         return self._scratch
 
     @contextlib.contextmanager
-    def _engine_input(self, data: bytes) -> Iterator[tuple[str, str]]:
-        """`data` (of `engine_decoding.framed`) in a file for the engine to read, as (the
-        table function reading it, the settings clause naming its schema); on the worker
-        thread, the file removed after."""
+    def _engine_input(
+        self, inputs: Sequence[tuple[bytes, frozenset[str]]]
+    ) -> Iterator[tuple[list[engine_decoding.Read], str]]:
+        """The inputs (bytes of `engine_decoding.framed`, the kinds to read from them) in
+        files for the engine to read, as (the reads, the settings clause naming their
+        schema); on the worker thread, the files removed after."""
         scratch = self._scratch_dir()
-        path = scratch / f"{next(self._scratch_names)}.bin"
-        path.write_bytes(data)
+        paths: list[Path] = []
         try:
-            yield (
-                engine_decoding.file_source(str(path)),
-                engine_decoding.settings_clause(str(scratch / "events.proto")),
-            )
+            reads: list[engine_decoding.Read] = []
+            for data, kinds in inputs:
+                path = scratch / f"{next(self._scratch_names)}.bin"
+                paths.append(path)
+                path.write_bytes(data)
+                reads.append((engine_decoding.file_source(str(path), kinds), kinds))
+            yield reads, engine_decoding.settings_clause(str(scratch / "events.proto"))
         finally:
-            path.unlink(missing_ok=True)
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _inputs(
+        payloads: Sequence[tuple[bytes, str]], kinds: Sequence[frozenset[str] | None] | None
+    ) -> list[tuple[bytes, frozenset[str]]]:
+        """The engine's inputs for messages with these kinds (None: unknown)."""
+        reads = engine_decoding.reads_of(kinds if kinds is not None else [None] * len(payloads))
+        return [(engine_decoding.framed(payloads, indexes), read) for read, indexes in reads]
 
     async def decode_batches(
-        self, payloads: Sequence[tuple[bytes, str]]
+        self,
+        payloads: Sequence[tuple[bytes, str]],
+        kinds: Sequence[frozenset[str] | None] | None = None,
     ) -> tuple[pa.Table, list[tuple[int, str]]]:
-        """EventBatch messages (value, tenant header) -> their `events` rows and the
-        problems of the messages that have one, decoded by the engine (see
-        `engine_decoding.py`). Raises WarehouseError when a message is no EventBatch."""
+        """EventBatch messages (value, tenant header) with the kinds their headers name
+        (None: unknown) -> their `events` rows and the problems of the messages that have
+        one, decoded by the engine (see `engine_decoding.py`). Raises WarehouseError when
+        a message is no EventBatch."""
         import pyarrow as pa
 
-        data = engine_decoding.framed(payloads)
+        inputs = self._inputs(payloads, kinds)
 
         def work(session: Any) -> pa.Table:
-            with self._engine_input(data) as (source, settings):
+            with self._engine_input(inputs) as (reads, settings):
                 try:
                     result = session.query(
-                        engine_decoding.decode_sql(source) + settings, "ArrowStream"
+                        engine_decoding.decode_sql(reads) + settings, "ArrowStream"
                     )
                 except Exception:
                     # chDB 4.4 hands the Arrow header a failed ArrowStream query had
@@ -150,22 +166,25 @@ class ChdbWarehouse:
         return engine_decoding.split(table)
 
     async def write_event_batches(
-        self, payloads: Sequence[tuple[bytes, str]]
+        self,
+        payloads: Sequence[tuple[bytes, str]],
+        kinds: Sequence[frozenset[str] | None] | None = None,
     ) -> engine_decoding.EngineWrite:
-        """Writes the events of EventBatch messages (value, tenant header) to `events`,
-        decoded by the engine, each new event id once (see `engine_decoding.py`): decoded
-        once into a temporary table, scanned (problems, known ids, counts), then inserted
-        from it. Raises
-        BatchRefusedError, having written nothing, when a message is no EventBatch."""
-        data = engine_decoding.framed(payloads)
+        """Writes the events of EventBatch messages (value, tenant header) with the kinds
+        their headers name (None: unknown) to `events`, decoded by the engine, each new
+        event id once (see `engine_decoding.py`): decoded once into a temporary table,
+        scanned (problems, known ids, counts), then inserted from it. Raises
+        BatchRefusedError, having written nothing, when a message is no EventBatch or
+        holds an event of a kind its header leaves out."""
+        inputs = self._inputs(payloads, kinds)
 
         def work(session: Any) -> engine_decoding.EngineWrite:
             drop = f"DROP TEMPORARY TABLE IF EXISTS {engine_decoding.STAGING}"
             session.query(drop)
             try:
-                with self._engine_input(data) as (source, settings):
+                with self._engine_input(inputs) as (reads, settings):
                     try:
-                        session.query(engine_decoding.staging_sql(source) + settings)
+                        session.query(engine_decoding.staging_sql(reads) + settings)
                     except Exception as exc:
                         raise engine_decoding.BatchRefusedError(str(exc).strip()) from exc
                 result = session.query(engine_decoding.scan_sql(), "Native")

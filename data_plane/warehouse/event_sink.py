@@ -98,14 +98,19 @@ class EventSink:
         """Whether `write_messages` can be used: the warehouse's engine decodes."""
         return isinstance(self._warehouse, EngineWriting)
 
-    async def write_messages(self, payloads: Sequence[tuple[bytes, str]]) -> EngineWrite:
-        """Bus messages (value, tenant header) written by the warehouse's engine, which
-        decodes them and deduplicates like `write_rows` (see `engine_decoding.py`). Raises
+    async def write_messages(
+        self,
+        payloads: Sequence[tuple[bytes, str]],
+        kinds: Sequence[frozenset[str] | None] | None = None,
+    ) -> EngineWrite:
+        """Bus messages (value, tenant header) with the event kinds their headers name
+        (None: unknown) written by the warehouse's engine, which decodes them and
+        deduplicates like `write_rows` (see `engine_decoding.py`). Raises
         BatchRefusedError, having written nothing, when the engine cannot read them."""
         warehouse = self._warehouse
         if not isinstance(warehouse, EngineWriting):
             raise TypeError("this warehouse's engine does not decode messages")
-        written = await warehouse.write_event_batches(payloads)
+        written = await warehouse.write_event_batches(payloads, kinds)
         if written.viewer_span is not None and self._counts is not None:
             first_ms, last_ms = written.viewer_span
             self._counts.note(first_ms / 1000, last_ms / 1000, written.viewer_streams)

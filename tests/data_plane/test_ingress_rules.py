@@ -6,7 +6,7 @@ import pytest
 from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1.ingress_pb2 import PublishEventsRequest
 
-from data_plane.bus.base import TENANT_HEADER
+from data_plane.bus.base import KINDS_HEADER, TENANT_HEADER
 from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, to_messages
 from data_plane.ingress.event_spans import event_spans, joined
 from data_plane.ingress.recent_ids import RecentIds
@@ -91,7 +91,7 @@ def test_streams_of_ignores_empty_and_oversized_ids() -> None:
     assert streams_of(events) == {"stream-1"}
 
 
-def test_messages_group_events_per_stream_in_order_with_the_tenant_header() -> None:
+def test_messages_group_events_per_stream_in_order_with_the_tenant_and_kinds_headers() -> None:
     events = [
         viewer("viewer_started", "a"),
         viewer("viewer_started", "b", stream_id="stream-2", tenant_id="tenant-b"),
@@ -103,8 +103,15 @@ def test_messages_group_events_per_stream_in_order_with_the_tenant_header() -> N
     assert set(by_key) == {b"stream-1", b"stream-2", b"node-1"}
     first = ev.EventBatch.FromString(by_key[b"stream-1"].value)
     assert [e.event_id for e in first.events] == [events[0].event_id, events[2].event_id]
-    assert dict(by_key[b"stream-2"].headers) == {TENANT_HEADER: b"tenant-b"}
-    assert dict(by_key[b"node-1"].headers) == {TENANT_HEADER: b""}
+    assert dict(by_key[b"stream-1"].headers) == {
+        TENANT_HEADER: b"tenant-a",
+        KINDS_HEADER: b"viewer_progress,viewer_started",
+    }
+    assert dict(by_key[b"stream-2"].headers) == {
+        TENANT_HEADER: b"tenant-b",
+        KINDS_HEADER: b"viewer_started",
+    }
+    assert dict(by_key[b"node-1"].headers) == {TENANT_HEADER: b"", KINDS_HEADER: b"node_health"}
 
 
 def test_a_burst_of_one_stream_is_split_into_bounded_messages() -> None:
@@ -164,6 +171,7 @@ def test_a_request_judged_on_a_worker_gets_the_verdict_judge_gives(read: str) ->
         replay = [e for v in group.values for e in ev.EventBatch.FromString(v).events]
         assert replay == [events[i] for i in group.indexes]
         assert {(e.stream_id, e.tenant_id) for e in replay} == {(group.stream_id, group.tenant_id)}
+        assert group.kinds == {e.WhichOneof("payload") for e in replay}
 
 
 def test_a_worker_counts_repeated_ids_once_and_splits_bursts() -> None:

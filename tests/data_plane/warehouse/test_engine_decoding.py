@@ -237,3 +237,79 @@ async def test_a_batch_the_engine_cannot_read_writes_nothing(chdb_warehouse: Chd
         )
     assert await stored(chdb_warehouse, owner) == []
     assert (await chdb_warehouse.query("SELECT 41 + 1")).scalar() == 42
+
+
+def kinds_in(value: bytes) -> frozenset[str]:
+    return frozenset(e.WhichOneof("payload") or "" for e in ev.EventBatch.FromString(value).events)
+
+
+@pytest.mark.asyncio
+async def test_messages_read_for_the_kinds_they_name_decode_to_the_rows_python_makes(
+    chdb_warehouse: ChdbWarehouse,
+) -> None:
+    # One message per kind and one of every kind: more kind sets than reads, so the
+    # rarest are read together.
+    payloads = [(batch([e]), "t1") for e in every_kind("t1", "s1")]
+    payloads += [
+        (batch(every_kind("t1", "s2")), "t1"),
+        (batch([node_health(cpu_percent=12.5, streams=2, viewers=3, at_ms=AT)]), ""),
+        (batch(every_kind("t1", "s3")[3:6]), "t1"),
+    ]
+    named = [kinds_in(value) for value, _ in payloads]
+    assert len(set(named)) > engine_decoding.MAX_READS
+    rows, problems = await chdb_warehouse.decode_batches(payloads, named)
+    expected = rows_of(payloads)
+    assert problems == expected.problems == []
+    assert rows.num_rows == 18
+    assert sorted_rows(rows).equals(sorted_rows(expected.rows))
+    # Problems are found the same way in a read of some kinds.
+    foreign = viewer("viewer_progress", "v", tenant_id="t2")
+    problem_payloads = [(batch([foreign]), "t1"), (b"", "t1")]
+    _, problems = await chdb_warehouse.decode_batches(
+        problem_payloads, [frozenset({"viewer_progress"}), frozenset()]
+    )
+    assert problems == rows_of(problem_payloads).problems
+
+
+@pytest.mark.asyncio
+async def test_a_message_holding_a_kind_it_does_not_name_is_refused_whole(
+    chdb_warehouse: ChdbWarehouse,
+) -> None:
+    owner = f"t-{uuid.uuid4().hex[:8]}"
+    events = every_kind(owner, "s1")
+    sink = EventSink(chdb_warehouse)
+    payloads = [(batch(events[:3]), owner), (batch(events[3:]), owner)]
+    with pytest.raises(BatchRefusedError, match="does not name"):
+        await sink.write_messages(payloads, [kinds_in(payloads[0][0]), frozenset({"viewer_ended"})])
+    assert await stored(chdb_warehouse, owner) == []
+    written = await sink.write_messages(payloads, [kinds_in(payloads[0][0]), None])
+    assert written.inserted == 7
+
+
+def test_reads_group_messages_by_kinds_and_are_bounded() -> None:
+    vp, vs, ih = (
+        frozenset({"viewer_progress"}),
+        frozenset({"viewer_started"}),
+        frozenset({"ingest_health"}),
+    )
+    assert engine_decoding.reads_of([vp, None, vp]) == [
+        (vp, [0, 2]),
+        (engine_decoding.KINDS, [1]),
+    ]
+    reads = engine_decoding.reads_of([vp, vs, vp, ih, frozenset({"node_health"}), vs, vp])
+    assert reads == [
+        (vp, [0, 2, 6]),
+        (vs, [1, 5]),
+        (ih | {"node_health"}, [3, 4]),
+    ]
+    assert len(reads) == engine_decoding.MAX_READS
+
+
+def test_a_kinds_header_names_known_kinds_or_is_ignored() -> None:
+    assert engine_decoding.read_kinds(b"viewer_progress,ingest_health") == {
+        "viewer_progress",
+        "ingest_health",
+    }
+    assert engine_decoding.read_kinds(b"") == frozenset()
+    assert engine_decoding.read_kinds(None) is None
+    assert engine_decoding.read_kinds(b"viewer_progress,hologram") is None
