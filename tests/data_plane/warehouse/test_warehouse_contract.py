@@ -15,6 +15,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -32,6 +33,7 @@ from data_plane.warehouse.event_sink import EventSink, SinkResult
 from data_plane.warehouse.schema import (
     DEDUP_WINDOW_DAYS,
     ROLLUP_RETENTION_DAYS,
+    Migration,
     migrate,
     migrations,
 )
@@ -691,3 +693,61 @@ async def test_migration_3_carries_the_ids_of_the_old_dedup_index(
     names = {row[0] for row in tables.rows}
     assert "event_ids" not in names and "event_ids_mv" not in names
     assert await EventSink(empty_warehouse).write(stored) == SinkResult(inserted=0, duplicates=3)
+
+
+async def test_a_migration_waits_for_an_engine_with_the_setting_it_needs(
+    empty_warehouse: Warehouse,
+) -> None:
+    waiting = Migration(
+        1,
+        "a table",
+        ("CREATE TABLE later (x UInt8) ENGINE = MergeTree ORDER BY x",),
+        needs_setting="no_engine_has_this_setting",
+    )
+    assert await migrate(empty_warehouse, raw_retention_days=7, plan=[waiting]) == []
+    recorded = await empty_warehouse.query("SELECT count() FROM schema_migrations")
+    assert recorded.scalar() == 0
+    tables = await empty_warehouse.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'later'"
+    )
+    assert tables.scalar() == 0
+    # An engine that has the setting (here: one every MergeTree has) applies it.
+    ready = replace(waiting, needs_setting="index_granularity")
+    assert await migrate(empty_warehouse, raw_retention_days=7, plan=[ready]) == [1]
+    assert await migrate(empty_warehouse, raw_retention_days=7, plan=[ready]) == []
+
+
+async def test_raw_parts_leave_out_the_columns_their_rows_leave_at_defaults(
+    empty_warehouse: Warehouse,
+) -> None:
+    assert 4 in await migrate(empty_warehouse, raw_retention_days=7)
+    owner = tenant()
+    health = node_health(cpu_percent=50.0, streams=2)
+    health.tenant_id = owner  # so this test can find it
+    sink = EventSink(empty_warehouse)
+    # Two writes, two parts: one of viewer events, one of a health sample.
+    await sink.write([viewer("viewer_progress", "v", bytes_sent=10, tenant_id=owner)])
+    await sink.write([health])
+    parts = await empty_warehouse.query(
+        """
+        SELECT name, groupArray(column) FROM system.parts_columns
+        WHERE database = currentDatabase() AND table = 'events' AND active
+        GROUP BY name
+        """
+    )
+    written = [set(columns) for _, columns in parts.rows]
+    assert len(written) == 2
+    viewers_part = next(c for c in written if "bytes" in c)
+    health_part = next(c for c in written if "cpu_percent" in c)
+    assert "cpu_percent" not in viewers_part and "node_streams" not in viewers_part
+    assert "bytes" not in health_part and "session_id" not in health_part
+
+    query = """
+        SELECT kind, session_id, bytes, cpu_percent, node_streams, user_agent FROM events
+        WHERE tenant_id = {t:String} ORDER BY kind
+        """
+    expected = [("node_health", "", 0, 50.0, 2, ""), ("viewer_progress", "v", 10, 0.0, 0, "")]
+    assert (await empty_warehouse.query(query, {"t": owner})).rows == expected
+    # A merge of parts holding different columns reads the same.
+    await empty_warehouse.execute("OPTIMIZE TABLE events FINAL")
+    assert (await empty_warehouse.query(query, {"t": owner})).rows == expected
