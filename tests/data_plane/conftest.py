@@ -8,6 +8,7 @@ warehouse (`chdb_warehouse`) and keeps out of the others' way with its own tenan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -122,13 +123,12 @@ class Stack:
         return httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=10)
 
 
-@pytest_asyncio.fixture
-async def stack(
-    request: pytest.FixtureRequest, control: ControlPlane, chdb_warehouse: Warehouse
+@contextlib.asynccontextmanager
+async def running_stack(
+    control: ControlPlane, settings: DataPlaneSettings, warehouse: Warehouse
 ) -> AsyncIterator[Stack]:
-    """The data plane with every role; `indirect` parameters are ingress workers."""
-    settings = data_settings(control, ingress_workers=getattr(request, "param", 0))
-    async with running_data_plane(settings, ALL_ROLES, warehouse=chdb_warehouse) as plane:
+    """The data plane with every role on `settings`, and clients of its ingress and API."""
+    async with running_data_plane(settings, ALL_ROLES, warehouse=warehouse) as plane:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{plane.ingress_port}")
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{plane.api_port}", timeout=10)
         try:
@@ -138,4 +138,14 @@ async def stack(
             await channel.close(grace=None)
 
 
-__all__ = ["Role", "Stack", "data_settings"]
+@pytest_asyncio.fixture
+async def stack(
+    request: pytest.FixtureRequest, control: ControlPlane, chdb_warehouse: Warehouse
+) -> AsyncIterator[Stack]:
+    """The data plane with every role; `indirect` parameters are ingress workers."""
+    settings = data_settings(control, ingress_workers=getattr(request, "param", 0))
+    async with running_stack(control, settings, chdb_warehouse) as stack:
+        yield stack
+
+
+__all__ = ["Role", "Stack", "data_settings", "running_stack"]

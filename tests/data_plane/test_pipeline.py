@@ -10,19 +10,17 @@ import signal
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from tidecast.common.v1 import common_pb2
 
 from data_plane.ingress.validation import Rejection
-from data_plane.serve import ALL_ROLES, running_data_plane
 from data_plane.warehouse.base import Warehouse
 from edge_sidecar.ingress_client import IngressClient, frame_request
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
 from tests.control_plane.conftest import ControlPlane
-from tests.data_plane.conftest import Stack, data_settings
+from tests.data_plane.conftest import Stack, data_settings, running_stack
 from tests.data_plane.factory import event, node_health, now_ms, viewer
 
 pytestmark = pytest.mark.asyncio
@@ -252,43 +250,73 @@ async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
     settings = data_settings(control, ingest_decode_workers=1, ingest_decode_in_engine=False)
     tenant, stream = await tenant_with_stream(control)
     node = await control.enroll()
-    async with running_data_plane(settings, ALL_ROLES, warehouse=chdb_warehouse) as plane:
-        assert plane.consumer is not None
-        await plane.consumer.ready.wait()
-        stack = Stack(
-            control,
-            plane,
-            settings,
-            grpc.aio.insecure_channel(f"127.0.0.1:{plane.ingress_port}"),
-            httpx.AsyncClient(),
+    async with running_stack(control, settings, chdb_warehouse) as stack:
+        consumer = stack.plane.consumer
+        assert consumer is not None
+        await consumer.ready.wait()
+        sent = 0
+        for round_ in range(4):
+            events = [
+                viewer(
+                    "viewer_progress",
+                    f"r{round_}-{i}",
+                    tenant_id=tenant,
+                    stream_id=stream,
+                    node_id=node.id,
+                    bytes_sent=i,
+                )
+                for i in range(200)
+            ]
+            assert (await stack.publish(node, events)).accepted == len(events)
+            sent += len(events)
+            if round_ == 1:
+                pids = consumer.decoder.worker_pids()
+                assert len(pids) == 1
+                os.kill(pids[0], signal.SIGKILL)
+        await stack.wait_stored(tenant, sent, timeout_s=30)
+        # Every id once: the retry after the worker's death decoded the same batch.
+        total = await chdb_warehouse.query(
+            "SELECT count() FROM events FINAL WHERE tenant_id = {t:String}", {"t": tenant}
         )
-        try:
-            sent = 0
-            for round_ in range(4):
-                events = [
-                    viewer(
-                        "viewer_progress",
-                        f"r{round_}-{i}",
-                        tenant_id=tenant,
-                        stream_id=stream,
-                        node_id=node.id,
-                        bytes_sent=i,
-                    )
-                    for i in range(200)
-                ]
-                assert (await stack.publish(node, events)).accepted == len(events)
-                sent += len(events)
-                if round_ == 1:
-                    pids = plane.consumer.decoder.worker_pids()
-                    assert len(pids) == 1
-                    os.kill(pids[0], signal.SIGKILL)
-            await stack.wait_stored(tenant, sent, timeout_s=30)
-            # Every id once: the retry after the worker's death decoded the same batch.
-            total = await chdb_warehouse.query(
-                "SELECT count() FROM events FINAL WHERE tenant_id = {t:String}", {"t": tenant}
-            )
-            assert total.scalar() == sent
-            assert plane.consumer.decoder.worker_pids() not in ([], pids)
-        finally:
-            await stack.api.aclose()
-            await stack.channel.close(grace=None)
+        assert total.scalar() == sent
+        assert consumer.decoder.worker_pids() not in ([], pids)
+
+
+@pytest.mark.parametrize("in_engine", [True, False], ids=["engine-decodes", "python-decodes"])
+async def test_under_load_what_arrives_within_the_write_interval_is_written_together(
+    control: ControlPlane, chdb_warehouse: Warehouse, in_engine: bool
+) -> None:
+    interval_ms = 3000
+    settings = data_settings(
+        control, ingest_min_write_interval_ms=interval_ms, ingest_decode_in_engine=in_engine
+    )
+    tenant, stream = await tenant_with_stream(control)
+    node = await control.enroll()
+
+    def one(session: str) -> list:
+        return [
+            viewer("viewer_started", session, tenant_id=tenant, stream_id=stream, node_id=node.id)
+        ]
+
+    loop = asyncio.get_running_loop()
+    async with running_stack(control, settings, chdb_warehouse) as stack:
+        # An idle ingest writes at once.
+        sent_first = loop.time()
+        assert (await stack.publish(node, one("first"))).accepted == 1
+        await stack.wait_stored(tenant, 1)
+        assert loop.time() - sent_first < interval_ms / 1000
+        # Five batches over half a second, within the interval after that write.
+        for i in range(5):
+            assert (await stack.publish(node, one(f"burst{i}"))).accepted == 1
+            await asyncio.sleep(0.1)
+        await stack.wait_stored(tenant, 6)
+        written = await chdb_warehouse.query(
+            "SELECT session_id, toUnixTimestamp64Milli(ingested_at) FROM events"
+            " WHERE tenant_id = {t:String}",
+            {"t": tenant},
+        )
+        at = {str(session): int(str(ms)) for session, ms in written.rows}
+        burst = {ms for session, ms in at.items() if session.startswith("burst")}
+        assert len(burst) == 1, f"the burst took {len(burst)} writes"
+        # It waited for the interval after the first fetch, less the first write's time.
+        assert burst.pop() - at["first"] >= interval_ms - 1000
