@@ -73,8 +73,8 @@ class DataPlaneSettings(BaseSettings):
     #: ... a fetch waits this long at most for a first message (an idle consumer then
     #: sees to its other work: the viewer counts, stopping) ...
     ingest_max_wait_ms: int = Field(default=200, ge=1)
-    #: ... and, under load, fetches (so writes) start at most this often unless a fetch
-    #: came back full: a write's fixed cost in the warehouse (planning, a part in every
+    #: ... and, under load, writes start at most this often unless three fetches' worth of
+    #: messages waits: a write's fixed cost in the warehouse (planning, a part in every
     #: table, merges) is shared by more events. An idle ingest writes a message at once.
     ingest_min_write_interval_ms: int = Field(default=500, ge=0, le=10_000)
     #: Worker processes that decode fetched messages into warehouse rows, beside the

@@ -15,6 +15,8 @@ import random
 import time
 from collections.abc import Sequence
 
+import pyarrow as pa
+
 from data_plane.bus.base import (
     BusConsumer,
     BusError,
@@ -33,6 +35,7 @@ from data_plane.ingest.decoding import (
     next_offsets,
     payloads_of,
 )
+from data_plane.ingest.fetched_batches import FetchedBatches
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
@@ -41,12 +44,12 @@ from data_plane.warehouse.event_sink import EventSink
 
 logger = logging.getLogger(__name__)
 
-#: A fetched batch and its decoding, started ahead (none when the engine decodes).
-_Fetched = tuple[Sequence[BusMessage], "asyncio.Task[Decoded] | None"]
+#: Fetched batches, each with its decoding started ahead (none when the engine decodes).
+_Fetched = FetchedBatches[BusMessage, "asyncio.Task[Decoded] | None"]
 
 MAX_BACKOFF_S = 10.0
-#: Fetched batches decoded ahead of the one being written.
-DECODE_AHEAD = 2
+#: A write takes at most this many fetches' worth of messages (ingest_max_records each).
+WRITE_FETCHES = 3
 
 
 class IngestConsumer:
@@ -91,7 +94,7 @@ class IngestConsumer:
             ),
         )
         self._consumer = consumer
-        fetched: asyncio.Queue[_Fetched] = asyncio.Queue(maxsize=DECODE_AHEAD)
+        fetched: _Fetched = FetchedBatches(settings.ingest_max_records * WRITE_FETCHES)
         try:
             await self._decoder.start()
             self.ready.set()
@@ -102,8 +105,7 @@ class IngestConsumer:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-                while not fetched.empty():
-                    _, decoding = fetched.get_nowait()
+                for _, decoding in await fetched.take():
                     if decoding is None:
                         continue
                     decoding.cancel()
@@ -114,55 +116,50 @@ class IngestConsumer:
             await consumer.close()
             await self._decoder.close()
 
-    async def _read(
-        self, consumer: BusConsumer, fetched: asyncio.Queue[_Fetched], stop: asyncio.Event
-    ) -> None:
-        """Fetches and starts decoding up to DECODE_AHEAD batches ahead of the writer, so
-        decoding (on the workers) overlaps the writer's lookups and inserts.
-
-        Under load, fetches start at most every `ingest_min_write_interval_ms` unless the
-        last one was full: the messages arriving meanwhile wait in the bus and are fetched,
-        and written, together. A write's cost in the warehouse is largely per write
-        (planning its statements, a part in every table, merging those parts), so fewer,
-        larger writes spend less per event (at 150,000 events/s on chDB, a tenth of the
-        process's CPU, see docs/benchmarks.md). An idle consumer fetches a message as soon
-        as it arrives."""
-        settings = self._settings
-        interval_s = settings.ingest_min_write_interval_ms / 1000
+    async def _read(self, consumer: BusConsumer, fetched: _Fetched, stop: asyncio.Event) -> None:
+        """Fetches, and starts decoding, ahead of the writer (up to a write's worth of
+        messages), so that decoding on the workers overlaps the writer's lookups and
+        inserts and the bus's client keeps fetching while a write runs."""
         while not stop.is_set():
             try:
-                messages = await consumer.fetch(timeout_ms=settings.ingest_max_wait_ms)
+                messages = await consumer.fetch(timeout_ms=self._settings.ingest_max_wait_ms)
             except BusError as exc:
                 logger.warning("ingest fetch failed: %s", exc)
                 await _pause(stop, 1.0)
                 continue
-            fetched_at = time.monotonic()
             if messages:
                 decoding = (
                     None if self._in_engine else asyncio.create_task(self._decoder.decode(messages))
                 )
                 try:
-                    await fetched.put((messages, decoding))
+                    await fetched.put(messages, decoding)
                 except asyncio.CancelledError:
-                    # Stopped while the queue was full: this decoding has no owner left.
+                    # Stopped while the writer was behind: this decoding has no owner left.
                     if decoding is not None:
                         decoding.cancel()
                     raise
-            rest_s = fetched_at + interval_s - time.monotonic()
-            if messages and len(messages) < settings.ingest_max_records and rest_s > 0:
-                await _pause(stop, rest_s)
 
     async def _write(
         self,
         consumer: BusConsumer,
-        fetched: asyncio.Queue[_Fetched],
+        fetched: _Fetched,
         reader: asyncio.Task[None],
         stop: asyncio.Event,
     ) -> None:
-        """Writes the fetched batches in fetch order and commits each after its write."""
-        wait_s = self._settings.ingest_max_wait_ms / 1000
-        count_every_s = self._settings.ingest_count_viewers_every_ms / 1000
-        last_count = 0.0
+        """Writes what was fetched, in fetch order, and commits after each write.
+
+        Under load, writes start at most every `ingest_min_write_interval_ms`: what is
+        fetched meanwhile is written together, unless a write's worth of messages
+        (WRITE_FETCHES fetches) is waiting first. A write's cost in the warehouse is
+        largely per write (planning its statements, a part in every table, merging those
+        parts), so fewer, larger writes spend less per event (at 150,000 events/s on chDB,
+        a tenth of the data plane's CPU, see docs/benchmarks.md). An idle ingest writes a
+        batch as soon as it is fetched."""
+        settings = self._settings
+        wait_s = settings.ingest_max_wait_ms / 1000
+        count_every_s = settings.ingest_count_viewers_every_ms / 1000
+        interval_s = settings.ingest_min_write_interval_ms / 1000
+        last_count = last_write = 0.0
         while not stop.is_set():
             if time.monotonic() - last_count >= count_every_s:
                 last_count = time.monotonic()
@@ -170,15 +167,21 @@ class IngestConsumer:
                     await self._sink.count_viewers()
                 except WarehouseError as exc:
                     logger.warning("could not write the viewer counts: %s", exc)
-            try:
-                messages, decoding = await asyncio.wait_for(fetched.get(), wait_s)
-            except TimeoutError:
+            if not await fetched.wait(wait_s):
                 if reader.done():
                     reader.result()  # the reader's failure is the consumer's
                     return
                 continue
-            if decoding is None:
-                messages = _with_waiting(messages, fetched)
+            await _linger(fetched, last_write + interval_s, wait_s, stop)
+            batches = await fetched.take()
+            last_write = time.monotonic()
+            messages = [message for batch, _ in batches for message in batch]
+            decodings = [decoding for _, decoding in batches if decoding is not None]
+            decoding = None
+            if len(decodings) == 1:
+                decoding = decodings[0]
+            elif decodings:
+                decoding = asyncio.create_task(_together(decodings))
             if not await self._process(messages, decoding, stop):
                 return
             try:
@@ -244,20 +247,21 @@ class IngestConsumer:
             logger.warning("%d undecodable messages dead-lettered", len(dead_letters))
 
 
-def _with_waiting(
-    messages: Sequence[BusMessage], fetched: asyncio.Queue[_Fetched]
-) -> Sequence[BusMessage]:
-    """`messages` and the batches fetched meanwhile, as one write (when the engine decodes:
-    nothing was started for them). Under load the writes grow instead of queueing, which
-    costs the engine less per event (fewer statements, fewer parts to merge); idle, a
-    batch is written alone, as soon as it is fetched."""
-    if fetched.empty():
-        return messages
-    combined = list(messages)
-    while not fetched.empty():
-        more, _ = fetched.get_nowait()
-        combined.extend(more)
-    return combined
+async def _linger(fetched: _Fetched, until: float, step_s: float, stop: asyncio.Event) -> None:
+    """Waits until the monotonic time `until`, a write's worth of messages or `stop`."""
+    while not stop.is_set():
+        left_s = until - time.monotonic()
+        if left_s <= 0 or await fetched.wait(min(left_s, step_s), until_full=True):
+            return
+
+
+async def _together(decodings: Sequence[asyncio.Task[Decoded]]) -> Decoded:
+    """The decodings of consecutive fetches, as one."""
+    parts = [await decoding for decoding in decodings]
+    return Decoded(
+        rows=pa.concat_tables([part.rows for part in parts]),
+        dead_letters=[letter for part in parts for letter in part.dead_letters],
+    )
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:
