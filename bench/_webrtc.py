@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._measure import free_port
-from media_plane.protocols.webrtc._aiortc_seams import offer_host_addresses
+from media_plane.servers.webrtc._aiortc_seams import offer_host_addresses
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO_CLOCK = 90_000

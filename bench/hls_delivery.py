@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_plane.engine.hooks import PlayDecision
-from media_plane.protocols.hls import SegmentStore
+from media_plane.media.hooks import PlayDecision
+from media_plane.pipelines.remux import SegmentStore
 from media_plane.servers.hls import HlsHttpServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

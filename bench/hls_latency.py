@@ -29,8 +29,8 @@ from media_plane.edge_engine import (
     EngineSettings,
     MediaEngine,
 )
-from media_plane.engine.live_stream import LiveStream
 from media_plane.media import AudioTrack, MediaPacket, TrackKind, VideoTrack
+from media_plane.media.live_stream import LiveStream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

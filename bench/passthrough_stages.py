@@ -23,14 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.rtmp_passthrough import make_source
-from media_plane.engine.hooks import PublishGrant
-from media_plane.engine.ingest_meter import IngestMeter
-from media_plane.engine.live_stream import LiveStream
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
-from media_plane.protocols.hls.muxer import carry_continuity
-from media_plane.protocols.hls.segmenter import MuxedSegment, Segmenter
+from media_plane.media.hooks import PublishGrant
+from media_plane.media.live_stream import LiveStream
+from media_plane.pipelines.remux.segmenter import MuxedSegment, Segmenter
+from media_plane.protocols.mpegts.muxer import carry_continuity
 from media_plane.protocols.rtmp.chunks import AUDIO, VIDEO, ChunkReader, RtmpMessage, encode_message
 from media_plane.protocols.rtmp.media_feed import MediaFeed
+from media_plane.reporting.ingest_meter import IngestMeter
 
 _CHUNK_SIZE = 4096  # what ffmpeg announces as a publisher
 

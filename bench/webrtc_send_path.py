@@ -39,9 +39,9 @@ from bench._webrtc import DatagramCount, count_datagrams, loopback_peer, make_h2
 from media_plane.edge_engine import (
     PublishGrant,
 )
-from media_plane.engine.live_stream import StreamRegistry
 from media_plane.media import Codec, MediaPacket, TrackKind, VideoTrack
-from media_plane.protocols.webrtc import WebRtcOptions, WebRtcSessions
+from media_plane.media.live_stream import StreamRegistry
+from media_plane.servers.webrtc import WebRtcOptions, WebRtcSessions
 
 FPS = 30
 KEY = "sendpath"

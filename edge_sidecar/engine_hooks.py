@@ -47,7 +47,7 @@ _SAMPLE_KINDS = {EngineEventKind.INGEST_HEALTH}
 
 
 class SidecarHooks:
-    """Implements media_plane.engine.EngineHooks for the engine this sidecar hosts."""
+    """Implements media_plane.media.EngineHooks for the engine this sidecar hosts."""
 
     def __init__(
         self,

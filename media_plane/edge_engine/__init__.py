@@ -4,7 +4,7 @@ only part of media_plane an edge sidecar may import.
 """
 
 from media_plane.edge_engine.engine import EngineSettings, MediaEngine
-from media_plane.engine import (
+from media_plane.media import (
     EngineEvent,
     EngineEventKind,
     EngineHooks,

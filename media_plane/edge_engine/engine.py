@@ -9,23 +9,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from media_plane.engine.hooks import EngineEvent, EngineEventKind, EngineHooks
-from media_plane.engine.ingest_meter import IngestMeter
-from media_plane.engine.live_stream import LiveStream, StreamRegistry
-from media_plane.engine.stats import EngineStats, StreamStats
-from media_plane.engine.viewer_sessions import ViewerChanges, ViewerSessions
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
-from media_plane.protocols.hls import HlsOutput
-from media_plane.protocols.rtmp import RtmpServer
-from media_plane.protocols.webrtc import (
-    HlsTranscoders,
+from media_plane.media.hooks import EngineEvent, EngineEventKind, EngineHooks
+from media_plane.media.live_stream import LiveStream, StreamRegistry
+from media_plane.media.stats import EngineStats, StreamStats
+from media_plane.pipelines.remux import HlsOutput
+from media_plane.pipelines.transcode import HlsTranscoders
+from media_plane.reporting.ingest_meter import IngestMeter
+from media_plane.reporting.viewer_sessions import ViewerChanges, ViewerSessions
+from media_plane.servers.hls import HlsHttpServer
+from media_plane.servers.rtmp import RtmpServer
+from media_plane.servers.webrtc import (
     SessionEnd,
     SessionStart,
+    WebRtcHttpServer,
     WebRtcOptions,
     WebRtcSessions,
 )
-from media_plane.servers.hls import HlsHttpServer
-from media_plane.servers.webrtc import WebRtcHttpServer
 
 logger = logging.getLogger(__name__)
 

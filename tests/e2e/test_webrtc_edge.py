@@ -11,7 +11,7 @@ from tidecast.common.v1 import common_pb2
 from tidecast.events.v1 import events_pb2 as ev
 
 from tests.e2e.conftest import Platform
-from tests.media_plane.protocols.webrtc.clients import (
+from tests.media_plane.servers.webrtc.clients import (
     Session,
     SyntheticAudio,
     SyntheticVideo,
@@ -19,7 +19,7 @@ from tests.media_plane.protocols.webrtc.clients import (
     peer,
     prefer,
 )
-from tests.media_plane.protocols.webrtc.test_whip_whep import Viewer, frames_within
+from tests.media_plane.servers.webrtc.test_whip_whep import Viewer, frames_within
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, pytest.mark.timeout(120)]
 

@@ -1,7 +1,5 @@
-"""RTMP ingest: pure handshake, chunk stream, AMF0 and FLV parsing, and an asyncio server.
-
-The engine wiring needs only `RtmpServer` (and `SessionOptions` to tune it); the pure
-modules are public for tests and for other protocol packages that speak FLV.
+"""RTMP wire formats: handshake, chunk stream, AMF0 commands and FLV tag payloads, converted
+to the engine's canonical packets (`media_feed`). Pure; the server is `servers.rtmp`.
 """
 
 from media_plane.protocols.rtmp.errors import (
@@ -10,14 +8,10 @@ from media_plane.protocols.rtmp.errors import (
     RtmpProtocolError,
     UnsupportedCodecError,
 )
-from media_plane.protocols.rtmp.server import RtmpServer
-from media_plane.protocols.rtmp.session import SessionOptions
 
 __all__ = [
     "AmfDecodeError",
     "MediaFormatError",
     "RtmpProtocolError",
-    "RtmpServer",
-    "SessionOptions",
     "UnsupportedCodecError",
 ]

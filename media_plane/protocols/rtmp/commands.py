@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from media_plane.engine.hooks import PublishDenial
+from media_plane.media.hooks import PublishDenial
 from media_plane.protocols.rtmp import amf0
 from media_plane.protocols.rtmp.amf0 import AmfValue
 from media_plane.protocols.rtmp.errors import RtmpProtocolError

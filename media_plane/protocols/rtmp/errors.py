@@ -11,10 +11,12 @@ subclasses, never anything else, so the session can drop that one connection cle
 
 from __future__ import annotations
 
+from media_plane.media.errors import MediaPlaneError
+
 __all__ = ["AmfDecodeError", "MediaFormatError", "RtmpProtocolError", "UnsupportedCodecError"]
 
 
-class RtmpProtocolError(Exception):
+class RtmpProtocolError(MediaPlaneError):
     """The peer broke the RTMP, AMF0 or FLV rules; the connection is dropped."""
 
 

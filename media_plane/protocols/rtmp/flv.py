@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from media_plane.codecs import aac
+from media_plane.codecs.errors import CodecError
+from media_plane.codecs.h264 import avc_config_dimensions
 from media_plane.media import AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
 from media_plane.protocols.rtmp.errors import MediaFormatError, UnsupportedCodecError
-from media_plane.protocols.rtmp.h264 import avc_config_dimensions
 
 __all__ = [
     "AudioConfig",
@@ -32,10 +34,6 @@ __all__ = [
 ]
 
 _TICKS_PER_MS = 90
-_AAC_RATES = (
-    *(96000, 88200, 64000, 48000, 44100, 32000, 24000),
-    *(22050, 16000, 12000, 11025, 8000, 7350),
-)
 _COMMAND_FRAME = 5
 _LEGACY_VIDEO = {7: Codec.H264, 12: Codec.HEVC}
 _ENHANCED_VIDEO = {b"avc1": Codec.H264, b"hvc1": Codec.HEVC}
@@ -68,7 +66,10 @@ def _frame(data: bytes, dts: int, cts_ms: int, keyframe: bool) -> MediaPacket | 
 
 def _video_config(codec: Codec, record: bytes) -> VideoConfig:
     if codec is Codec.H264:
-        width, height = avc_config_dimensions(record)
+        try:
+            width, height = avc_config_dimensions(record)
+        except CodecError as exc:
+            raise MediaFormatError(str(exc)) from exc
     else:
         # HEVCDecoderConfigurationRecord: 23 fixed bytes, version 1. The picture size
         # would need an HEVC SPS parser; it is informational, so it stays 0.
@@ -178,58 +179,18 @@ def _parse_opus_head(head: bytes) -> AudioTrack:
     return AudioTrack(Codec.OPUS, b"", 48000, head[9])
 
 
-class _BitReader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def read(self, n: int) -> int:
-        end = self.pos + n
-        if end > len(self.data) * 8:
-            raise MediaFormatError("truncated AudioSpecificConfig")
-        value = int.from_bytes(self.data[self.pos >> 3 : (end + 7) >> 3], "big")
-        value >>= -end & 7
-        self.pos = end
-        return value & ((1 << n) - 1)
-
-
-def _aac_object_type(bits: _BitReader) -> int:
-    value = bits.read(5)
-    return 32 + bits.read(6) if value == 31 else value
-
-
-def _aac_sample_rate(bits: _BitReader) -> int:
-    index = bits.read(4)
-    if index == 15:
-        rate = bits.read(24)
-        if not rate:
-            raise MediaFormatError("AAC sample rate 0")
-        return rate
-    if index >= len(_AAC_RATES):
-        raise MediaFormatError(f"reserved AAC sampling frequency index {index}")
-    return _AAC_RATES[index]
-
-
 def parse_audio_specific_config(config: bytes) -> AudioTrack:
-    """An AAC AudioSpecificConfig (ISO 14496-3 1.6.2.1) as an AudioTrack.
-
-    With explicit SBR/PS signalling (object types 5 and 29) the sample rate is the
-    extension (output) rate, as FFmpeg reports it. Channels are the channel
-    configuration; 0 means the layout is in a program config element.
+    """An AAC AudioSpecificConfig as an AudioTrack, at the decoder's output rate (the
+    extension rate with explicit SBR/PS signalling, as FFmpeg reports it). Channels are
+    the channel configuration; 0 means the layout is in a program config element.
     """
-    bits = _BitReader(config)
-    object_type = _aac_object_type(bits)
-    if object_type == 0:
-        raise MediaFormatError("invalid AAC object type 0")
-    sample_rate = _aac_sample_rate(bits)
-    channels = bits.read(4)
-    if channels > 7:
-        raise MediaFormatError(f"reserved AAC channel configuration {channels}")
-    if object_type in (5, 29):
-        sample_rate = _aac_sample_rate(bits)
-    return AudioTrack(Codec.AAC, bytes(config), sample_rate, channels)
+    try:
+        parsed = aac.parse_audio_specific_config(config)
+    except CodecError as exc:
+        raise MediaFormatError(str(exc)) from exc
+    if parsed.channels > 7:
+        raise MediaFormatError(f"reserved AAC channel configuration {parsed.channels}")
+    return AudioTrack(Codec.AAC, bytes(config), parsed.sample_rate, parsed.channels)
 
 
 def split_aggregate(payload: bytes, timestamp_ms: int) -> list[tuple[int, int, bytes]]:

@@ -21,10 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from media_plane.codecs.h264 import avc_decoder_configuration, parse_annexb, sps_dimensions
+from media_plane.codecs.vp8 import vp8_dimensions, vp8_is_keyframe
 from media_plane.media import TIMEBASE_HZ, AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
-from media_plane.protocols.rtmp.h264 import sps_dimensions
-from media_plane.protocols.webrtc.h264 import avc_decoder_configuration, parse_annexb
-from media_plane.protocols.webrtc.vp8 import vp8_dimensions, vp8_is_keyframe
 
 __all__ = ["StreamSink", "WhipFeed"]
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from media_plane.engine.hooks import PlayDecision, PlayDenial
+from media_plane.media.hooks import PlayDecision, PlayDenial
 
 __all__ = ["PlayAuthorization", "PlayAuthorizer"]
 

@@ -25,14 +25,15 @@ from email.utils import formatdate
 from typing import Protocol, cast
 from urllib.parse import parse_qsl
 
-from media_plane.engine.hooks import PlayDecision, PlayDenial
-from media_plane.servers.hls._request import (
+from media_plane.media.hooks import PlayDecision, PlayDenial
+from media_plane.servers.hls.authorizer import PlayAuthorization, PlayAuthorizer
+from media_plane.servers.http import (
     MAX_HEAD_BYTES,
     BadRequestError,
     RequestHead,
     parse_request_head,
 )
-from media_plane.servers.hls.authorizer import PlayAuthorization, PlayAuthorizer
+from media_plane.servers.http.status import REASONS_BYTES
 
 __all__ = ["DeliveryCallback", "HlsContent", "HlsHttpServer", "HlsHttpStats"]
 
@@ -63,16 +64,6 @@ _PREFLIGHT_HEAD = (
     b"Access-Control-Allow-Headers: Authorization, Range\r\n"
     b"Access-Control-Max-Age: 86400\r\nAllow: " + _ALLOW + b"\r\n"
 )
-_REASONS = {
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    431: b"Request Header Fields Too Large",
-    503: b"Service Unavailable",
-    505: b"HTTP Version Not Supported",
-}
 _DENIAL_STATUS = {
     PlayDenial.TOKEN_REQUIRED: 401,
     PlayDenial.UNKNOWN: 404,
@@ -470,11 +461,11 @@ class _Connection(asyncio.Protocol):
     def _error(self, request: RequestHead, status: int, extra: bytes = b"") -> None:
         if status == 404:
             self._server.stats.not_found += 1
-        body = _REASONS[status] + b"\n"
+        body = REASONS_BYTES[status] + b"\n"
         prefix = b"".join(
             (
                 b"HTTP/1.1 %d " % status,
-                _REASONS[status],
+                REASONS_BYTES[status],
                 b"\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n",
                 _CORS,
                 extra,
@@ -490,13 +481,13 @@ class _Connection(asyncio.Protocol):
         self._buffer.clear()
         if transport is None:
             return
-        status = error.status if error.status in _REASONS else 400
-        body = _REASONS[status] + b"\n"
+        status = error.status if error.status in REASONS_BYTES else 400
+        body = REASONS_BYTES[status] + b"\n"
         transport.write(
             b"".join(
                 (
                     b"HTTP/1.1 %d " % status,
-                    _REASONS[status],
+                    REASONS_BYTES[status],
                     b"\r\nContent-Type: text/plain\r\n",
                     _CORS,
                     b"Content-Length: %d\r\n" % len(body),

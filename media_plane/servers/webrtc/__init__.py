@@ -1,5 +1,45 @@
-"""WHIP/WHEP signaling over HTTP/1.1 for the edge (the media flows over WebRTC)."""
+"""WebRTC for the edge (aiortc): WHIP ingest and WHEP playback sessions, with encoded
+frames passed through in both directions (no per-viewer encode), and their signaling
+over HTTP/1.1.
 
+The engine wiring needs `WebRtcSessions`, `WebRtcOptions` and `WebRtcHttpServer`.
+"""
+
+from media_plane.servers.webrtc.errors import (
+    IceRestartError,
+    OfferError,
+    PlayRefusedError,
+    PublishRefusedError,
+    SessionChangedError,
+    SessionNotFoundError,
+    WebRtcError,
+)
+from media_plane.servers.webrtc.negotiation import etag
+from media_plane.servers.webrtc.records import (
+    Answer,
+    SessionEnd,
+    SessionStart,
+    WebRtcOptions,
+    WebRtcStats,
+)
 from media_plane.servers.webrtc.server import WebRtcHttpServer, WebRtcHttpStats
+from media_plane.servers.webrtc.sessions import WebRtcSessions
 
-__all__ = ["WebRtcHttpServer", "WebRtcHttpStats"]
+__all__ = [
+    "Answer",
+    "IceRestartError",
+    "OfferError",
+    "PlayRefusedError",
+    "PublishRefusedError",
+    "SessionChangedError",
+    "SessionEnd",
+    "SessionNotFoundError",
+    "SessionStart",
+    "WebRtcError",
+    "WebRtcHttpServer",
+    "WebRtcHttpStats",
+    "WebRtcOptions",
+    "WebRtcSessions",
+    "WebRtcStats",
+    "etag",
+]

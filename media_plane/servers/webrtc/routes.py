@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from media_plane.engine.hooks import PlayDenial, PublishDenial
+from media_plane.media.hooks import PlayDenial, PublishDenial
 
 __all__ = [
     "Action",

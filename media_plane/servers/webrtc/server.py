@@ -14,7 +14,14 @@ import logging
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from media_plane.protocols.webrtc import (
+from media_plane.servers.http import (
+    MAX_HEAD_BYTES,
+    BadRequestError,
+    RequestHead,
+    parse_request_head,
+)
+from media_plane.servers.http.status import REASONS
+from media_plane.servers.webrtc.errors import (
     IceRestartError,
     OfferError,
     PlayRefusedError,
@@ -22,15 +29,8 @@ from media_plane.protocols.webrtc import (
     SessionChangedError,
     SessionNotFoundError,
     WebRtcError,
-    WebRtcSessions,
-    etag,
 )
-from media_plane.servers.webrtc._request import (
-    MAX_HEAD_BYTES,
-    BadRequestError,
-    Request,
-    parse_head,
-)
+from media_plane.servers.webrtc.negotiation import etag
 from media_plane.servers.webrtc.routes import (
     Action,
     play_denial_status,
@@ -38,29 +38,12 @@ from media_plane.servers.webrtc.routes import (
     route,
     session_location,
 )
+from media_plane.servers.webrtc.sessions import WebRtcSessions
 
 __all__ = ["WebRtcHttpServer", "WebRtcHttpStats"]
 
 logger = logging.getLogger(__name__)
 
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    412: "Precondition Failed",
-    411: "Length Required",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 TRICKLE_CONTENT_TYPE = "application/trickle-ice-sdpfrag"
 _CORS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -98,8 +81,10 @@ class WebRtcHttpServer:
         *,
         idle_timeout: float = 30.0,
         body_timeout: float = 10.0,
+        max_body_bytes: int = 64 * 1024,
     ) -> None:
         self._sessions = sessions
+        self._max_body_bytes = max_body_bytes
         self.host = host
         self._requested_port = port
         self._idle_timeout = idle_timeout
@@ -171,7 +156,7 @@ class WebRtcHttpServer:
                 continue
             self.stats.requests += 1
             try:
-                request = parse_head(head)
+                request = parse_request_head(head, max_body_bytes=self._max_body_bytes)
             except BadRequestError as exc:
                 self.stats.bad_requests += 1
                 self._write(writer, _text(exc.status, str(exc)), keep_alive=False)
@@ -184,8 +169,8 @@ class WebRtcHttpServer:
             if not request.keep_alive:
                 return
 
-    async def _respond(self, request: Request, body: bytes, client: str) -> _Response:
-        target = route(request.method, request.path)
+    async def _respond(self, request: RequestHead, body: bytes, client: str) -> _Response:
+        target = route(request.method.decode("ascii"), request.path)
         action = target.action
         try:
             if action is Action.PREFLIGHT:
@@ -204,20 +189,24 @@ class WebRtcHttpServer:
             if action is Action.METHOD_NOT_ALLOWED:
                 return _text(405, "method not allowed", ("Allow", target.allow))
             if action is Action.TRICKLE_PUBLISH or action is Action.TRICKLE_PLAY:
-                if request.content_type != TRICKLE_CONTENT_TYPE:
+                if request.content_type != TRICKLE_CONTENT_TYPE.encode():
                     return _text(415, f"a PATCH must be Content-Type: {TRICKLE_CONTENT_TYPE}")
                 role = "publish" if action is Action.TRICKLE_PUBLISH else "play"
-                await self._sessions.trickle(target.value, role, body, request.if_match)
+                if_match = (
+                    request.if_match.decode("latin-1") if request.if_match is not None else None
+                )
+                await self._sessions.trickle(target.value, role, body, if_match)
                 return _Response(204)
             if action is Action.END_PUBLISH or action is Action.END_PLAY:
                 role = "publish" if action is Action.END_PUBLISH else "play"
                 await self._sessions.end(target.value, role)
                 return _Response(200)
-            if request.content_type != "application/sdp":
+            if request.content_type != b"application/sdp":
                 return _text(415, "the offer must be sent as Content-Type: application/sdp")
+            user_agent = request.user_agent.decode("latin-1")
             if action is Action.PUBLISH:
                 key = target.value or _bearer(request.authorization) or ""
-                answer = await self._sessions.publish(key, body, client, request.user_agent)
+                answer = await self._sessions.publish(key, body, client, user_agent)
                 self.stats.publishes += 1
                 location = session_location("whip", answer.session_id)
             else:
@@ -226,7 +215,7 @@ class WebRtcHttpServer:
                     _bearer(request.authorization),
                     body,
                     client,
-                    request.user_agent,
+                    user_agent,
                 )
                 self.stats.plays += 1
                 location = session_location("whep", answer.session_id)
@@ -263,7 +252,7 @@ class WebRtcHttpServer:
         except WebRtcError as exc:
             return _text(400, str(exc))
         except Exception:
-            logger.exception("%s %s failed", request.method, request.path)
+            logger.exception("%r %s failed", request.method, request.path)
             return _text(500, "internal error")
 
     def _links(self) -> tuple[tuple[str, str], ...]:
@@ -272,7 +261,7 @@ class WebRtcHttpServer:
     def _write(
         self, writer: asyncio.StreamWriter, response: _Response, *, keep_alive: bool
     ) -> None:
-        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Error')}"]
+        lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Error')}"]
         headers: list[tuple[str, str]] = [*_CORS, *response.headers]
         headers.append(("Date", formatdate(usegmt=True)))
         headers.append(("Cache-Control", "no-store"))
@@ -285,8 +274,8 @@ class WebRtcHttpServer:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
 
 
-def _bearer(authorization: str) -> str | None:
-    scheme, _, credentials = authorization.partition(" ")
+def _bearer(authorization: bytes | None) -> str | None:
+    scheme, _, credentials = (authorization or b"").decode("latin-1").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     return None

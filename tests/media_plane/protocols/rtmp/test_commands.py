@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from media_plane.engine.hooks import PublishDenial
+from media_plane.media.hooks import PublishDenial
 from media_plane.protocols.rtmp import amf0, commands
 from media_plane.protocols.rtmp.errors import RtmpProtocolError
 

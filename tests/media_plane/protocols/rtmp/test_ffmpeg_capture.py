@@ -19,7 +19,7 @@ from media_plane.protocols.rtmp import amf0
 from media_plane.protocols.rtmp.chunks import COMMAND_AMF0, DATA_AMF0, ChunkReader, RtmpMessage
 from media_plane.protocols.rtmp.handshake import ServerHandshake
 from media_plane.protocols.rtmp.media_feed import MediaFeed
-from tests.media_plane.protocols.rtmp.conftest import DATA
+from tests.media_plane.rtmp_rig import DATA
 
 CAPTURE = (DATA / "ffmpeg_publish_extended_ts.bin").read_bytes()
 FIRST_FRAME_MS = 16_777_867
