@@ -4,6 +4,7 @@ id may play, events are dropped."""
 from __future__ import annotations
 
 from media_plane.edge_engine import EngineEvent, PlayDecision, PublishDecision, PublishGrant
+from media_plane.media.protocol import MediaProtocol
 
 
 class AllowAll:
@@ -11,7 +12,9 @@ class AllowAll:
         #: The HLS target duration granted (None: the engine's default).
         self.segment_duration = segment_duration
 
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
+    async def authorize_publish(
+        self, key: str, protocol: MediaProtocol, client_addr: str
+    ) -> PublishDecision:
         if self.segment_duration is None:
             return PublishDecision.allow(PublishGrant(stream_id=key, playback_id=key))
         return PublishDecision.allow(
@@ -19,7 +22,7 @@ class AllowAll:
         )
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         return PlayDecision(allowed=True)
 

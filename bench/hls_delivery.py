@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media_plane.media.hooks import PlayDecision
+from media_plane.media.protocol import MediaProtocol
 from media_plane.pipelines.remux import SegmentStore
 from media_plane.servers.hls import HlsHttpServer
 
@@ -43,7 +44,7 @@ SEGMENT_SIZE = 750 * 1024
 
 class AllowAll:
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         return PlayDecision(True)
 

@@ -41,6 +41,7 @@ from media_plane.edge_engine import (
 )
 from media_plane.media import Codec, MediaPacket, TrackKind, VideoTrack
 from media_plane.media.live_stream import StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.servers.webrtc import WebRtcOptions, WebRtcSessions
 
 FPS = 30
@@ -128,7 +129,7 @@ async def measure(
         registry, AllowAll(), WebRtcOptions(host_addresses=("127.0.0.1",), connect_timeout_s=60)
     )
     await sessions.start()
-    stream = registry.start(PublishGrant(KEY, KEY), "rtmp", "127.0.0.1")
+    stream = registry.start(PublishGrant(KEY, KEY), MediaProtocol.RTMP, "127.0.0.1")
     stream.set_tracks(VideoTrack(Codec.H264, extradata, 1280, 720), None)
     samples: list[float] = []
     tasks = [

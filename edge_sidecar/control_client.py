@@ -11,16 +11,15 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from edge_sidecar.errors import ControlUnavailableError, CredentialRejectedError
+from media_plane.edge_engine import MediaProtocol
 
 T = TypeVar("T")
 
-PROTOCOLS: dict[str, common_pb2.MediaProtocol.ValueType] = {
-    "rtmp": common_pb2.MEDIA_PROTOCOL_RTMP,
-    "srt": common_pb2.MEDIA_PROTOCOL_SRT,
-    "whip": common_pb2.MEDIA_PROTOCOL_WHIP,
-    "hls": common_pb2.MEDIA_PROTOCOL_HLS,
-    "ll-hls": common_pb2.MEDIA_PROTOCOL_LL_HLS,
-    "whep": common_pb2.MEDIA_PROTOCOL_WHEP,
+#: The engine's protocols as the contracts name them: `MEDIA_PROTOCOL_<NAME>` for every
+#: member, so a protocol the proto enum lacks fails here, at start, not on the wire.
+PROTOCOLS: dict[MediaProtocol, common_pb2.MediaProtocol.ValueType] = {
+    protocol: common_pb2.MediaProtocol.Value(f"MEDIA_PROTOCOL_{protocol.name}")
+    for protocol in MediaProtocol
 }
 
 
@@ -61,11 +60,11 @@ class ControlClient:
         )
 
     async def authorize_publish(
-        self, stream_key: str, protocol: str, client_ip: str
+        self, stream_key: str, protocol: MediaProtocol, client_ip: str
     ) -> pb.AuthorizePublishResponse:
         request = pb.AuthorizePublishRequest(
             stream_key=stream_key,
-            protocol=PROTOCOLS.get(protocol, common_pb2.MEDIA_PROTOCOL_UNSPECIFIED),
+            protocol=PROTOCOLS[protocol],
             client_ip=client_ip,
         )
         metadata = self._metadata()
@@ -74,12 +73,12 @@ class ControlClient:
         )
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_ip: str, protocol: str
+        self, playback_id: str, token: str | None, client_ip: str, protocol: MediaProtocol
     ) -> pb.AuthorizePlayResponse:
         request = pb.AuthorizePlayRequest(
             playback_id=playback_id,
             client_ip=client_ip,
-            protocol=PROTOCOLS.get(protocol, common_pb2.MEDIA_PROTOCOL_UNSPECIFIED),
+            protocol=PROTOCOLS[protocol],
         )
         if token is not None:
             request.token = token

@@ -18,11 +18,13 @@ from edge_sidecar.metrics import EdgeMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
 from media_plane.edge_engine import (
     EngineEvent,
-    EngineEventKind,
+    IngestHealth,
+    MediaProtocol,
     PlayDecision,
     PlayDenial,
     PublishDecision,
     PublishDenial,
+    PublishDenied,
     PublishGrant,
 )
 
@@ -42,8 +44,6 @@ PLAY_DENIALS = {
     pb.PLAY_DENIAL_REASON_TOKEN_REQUIRED: PlayDenial.TOKEN_REQUIRED,
     pb.PLAY_DENIAL_REASON_TENANT_SUSPENDED: PlayDenial.TENANT_SUSPENDED,
 }
-
-_SAMPLE_KINDS = {EngineEventKind.INGEST_HEALTH}
 
 
 class SidecarHooks:
@@ -73,7 +73,9 @@ class SidecarHooks:
         self._tenants: dict[str, str] = {}
         self._playback_tenants: dict[str, str] = {}
 
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
+    async def authorize_publish(
+        self, key: str, protocol: MediaProtocol, client_addr: str
+    ) -> PublishDecision:
         cached = self._publish_cache.get(key)
         if cached is not None:
             return PublishDecision.allow(cached)
@@ -108,13 +110,13 @@ class SidecarHooks:
         return PublishDecision.allow(grant)
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         if self._play_cache.get((playback_id, token)):
             return PlayDecision(allowed=True)
         try:
             response = await self._control.authorize_play(
-                playback_id, token, client_ip(client_addr), "hls"
+                playback_id, token, client_ip(client_addr), protocol
             )
         except (ControlUnavailableError, CredentialRejectedError) as exc:
             logger.warning("play refused: control plane unavailable (%s)", exc)
@@ -138,7 +140,7 @@ class SidecarHooks:
     def emit(self, event: EngineEvent) -> None:
         """Spools the event. Never raises into the engine."""
         try:
-            if event.kind is EngineEventKind.PUBLISH_DENIED:
+            if isinstance(event, PublishDenied):
                 return
             tenant_id = self._tenants.get(event.stream_id, "")
             envelope = build_event(
@@ -146,7 +148,10 @@ class SidecarHooks:
             )
             if envelope is None:
                 return
-            record_class = RecordClass.SAMPLE if event.kind in _SAMPLE_KINDS else RecordClass.KEEP
+            # Health samples may be dropped under spool pressure; sessions and lifecycles not.
+            record_class = (
+                RecordClass.SAMPLE if isinstance(event, IngestHealth) else RecordClass.KEEP
+            )
             self._spool.append(envelope.SerializeToString(), record_class)
             self._metrics.events_spooled.labels(event.kind.value).inc()
         except Exception:

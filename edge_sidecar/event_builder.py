@@ -6,13 +6,22 @@ import hashlib
 import os
 import time
 import uuid
+from typing import assert_never
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from tidecast.common.v1 import common_pb2
 from tidecast.events.v1 import events_pb2 as ev
 
 from edge_sidecar.control_client import PROTOCOLS
-from media_plane.edge_engine import EngineEvent, EngineEventKind
+from media_plane.edge_engine import (
+    EngineEvent,
+    IngestHealth,
+    PublishDenied,
+    StreamEnded,
+    StreamStarted,
+    ViewerEnded,
+    ViewerProgress,
+    ViewerStarted,
+)
 
 END_REASONS = {
     "publisher_stopped": ev.END_REASON_PUBLISHER_STOPPED,
@@ -40,18 +49,9 @@ def hash_ip(address: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{client_ip(address)}".encode()).hexdigest()
 
 
-def _protocol(value: object) -> common_pb2.MediaProtocol.ValueType:
-    return PROTOCOLS.get(str(value), common_pb2.MEDIA_PROTOCOL_UNSPECIFIED)
-
-
-def _int(attrs: dict[str, str | int | float | bool], key: str) -> int:
-    return int(attrs.get(key, 0) or 0)
-
-
 def build_event(event: EngineEvent, *, node_id: str, tenant_id: str, salt: str) -> ev.Event | None:
     """The envelope for an engine event, or None for events the data plane does not take
     (a denied publish is counted in metrics, not sent as analytics)."""
-    attrs = event.attributes
     occurred = Timestamp()
     occurred.FromNanoseconds(int(event.occurred_at * 1e9))
     envelope = ev.Event(
@@ -61,74 +61,79 @@ def build_event(event: EngineEvent, *, node_id: str, tenant_id: str, salt: str) 
         stream_id=event.stream_id,
         occurred_at=occurred,
     )
-    session_id = str(attrs.get("session_id", ""))
-    ip_hash = hash_ip(str(attrs["client_addr"]), salt) if attrs.get("client_addr") else ""
-    kind = event.kind
-    if kind is EngineEventKind.STREAM_STARTED:
-        envelope.stream_started.CopyFrom(
-            ev.StreamStarted(
-                protocol=_protocol(attrs.get("protocol")),
-                session_id=session_id,
-                client_ip_hash=ip_hash,
-                media=ev.MediaInfo(
-                    video_codec=str(attrs.get("video_codec", "")),
-                    width=_int(attrs, "width"),
-                    height=_int(attrs, "height"),
-                    audio_codec=str(attrs.get("audio_codec", "")),
-                    audio_sample_rate=_int(attrs, "audio_sample_rate"),
-                    audio_channels=_int(attrs, "audio_channels"),
-                ),
+    match event:
+        case StreamStarted():
+            media = event.media
+            envelope.stream_started.CopyFrom(
+                ev.StreamStarted(
+                    protocol=PROTOCOLS[event.protocol],
+                    session_id=event.session_id,
+                    client_ip_hash=_ip_hash(event.client_addr, salt),
+                    media=ev.MediaInfo(
+                        video_codec=media.video_codec,
+                        width=media.width,
+                        height=media.height,
+                        audio_codec=media.audio_codec,
+                        audio_sample_rate=media.audio_sample_rate,
+                        audio_channels=media.audio_channels,
+                    ),
+                )
             )
-        )
-    elif kind is EngineEventKind.STREAM_ENDED:
-        envelope.stream_ended.CopyFrom(
-            ev.StreamEnded(
-                protocol=_protocol(attrs.get("protocol")),
-                session_id=session_id,
-                reason=END_REASONS.get(str(attrs.get("reason", "")), ev.END_REASON_UNSPECIFIED),
-                duration_ms=_int(attrs, "duration_ms"),
-                bytes_in=_int(attrs, "bytes_in"),
+        case StreamEnded():
+            envelope.stream_ended.CopyFrom(
+                ev.StreamEnded(
+                    protocol=PROTOCOLS[event.protocol],
+                    session_id=event.session_id,
+                    reason=END_REASONS.get(event.reason, ev.END_REASON_UNSPECIFIED),
+                    duration_ms=event.duration_ms,
+                    bytes_in=event.bytes_in,
+                )
             )
-        )
-    elif kind is EngineEventKind.INGEST_HEALTH:
-        envelope.ingest_health.CopyFrom(
-            ev.IngestHealthSample(
-                session_id=session_id,
-                bitrate_bps=_int(attrs, "bitrate_bps"),
-                fps=float(attrs.get("fps", 0.0)),
-                keyframe_interval_s=float(attrs.get("keyframe_interval_s", 0.0)),
-                dropped_frames=_int(attrs, "dropped_frames"),
-                interval_ms=_int(attrs, "interval_ms"),
+        case IngestHealth():
+            envelope.ingest_health.CopyFrom(
+                ev.IngestHealthSample(
+                    session_id=event.session_id,
+                    bitrate_bps=event.bitrate_bps,
+                    fps=event.fps,
+                    keyframe_interval_s=event.keyframe_interval_s,
+                    dropped_frames=event.dropped_frames,
+                    interval_ms=event.interval_ms,
+                )
             )
-        )
-    elif kind is EngineEventKind.VIEWER_STARTED:
-        envelope.viewer_started.CopyFrom(
-            ev.ViewerSessionStarted(
-                session_id=session_id,
-                protocol=_protocol(attrs.get("protocol")),
-                client_ip_hash=ip_hash,
-                user_agent=str(attrs.get("user_agent", ""))[:256],
+        case ViewerStarted():
+            envelope.viewer_started.CopyFrom(
+                ev.ViewerSessionStarted(
+                    session_id=event.session_id,
+                    protocol=PROTOCOLS[event.protocol],
+                    client_ip_hash=_ip_hash(event.client_addr, salt),
+                    user_agent=event.user_agent[:256],
+                )
             )
-        )
-    elif kind is EngineEventKind.VIEWER_PROGRESS:
-        envelope.viewer_progress.CopyFrom(
-            ev.ViewerSessionProgress(
-                session_id=session_id,
-                protocol=_protocol(attrs.get("protocol")),
-                bytes_sent=_int(attrs, "bytes_sent"),
-                watched_ms=_int(attrs, "watched_ms"),
+        case ViewerProgress():
+            envelope.viewer_progress.CopyFrom(
+                ev.ViewerSessionProgress(
+                    session_id=event.session_id,
+                    protocol=PROTOCOLS[event.protocol],
+                    bytes_sent=event.bytes_sent,
+                    watched_ms=event.watched_ms,
+                )
             )
-        )
-    elif kind is EngineEventKind.VIEWER_ENDED:
-        envelope.viewer_ended.CopyFrom(
-            ev.ViewerSessionEnded(
-                session_id=session_id,
-                protocol=_protocol(attrs.get("protocol")),
-                bytes_sent=_int(attrs, "bytes_sent"),
-                watched_ms=_int(attrs, "watched_ms"),
-                duration_ms=_int(attrs, "duration_ms"),
+        case ViewerEnded():
+            envelope.viewer_ended.CopyFrom(
+                ev.ViewerSessionEnded(
+                    session_id=event.session_id,
+                    protocol=PROTOCOLS[event.protocol],
+                    bytes_sent=event.bytes_sent,
+                    watched_ms=event.watched_ms,
+                    duration_ms=event.duration_ms,
+                )
             )
-        )
-    else:
-        return None
+        case PublishDenied():
+            return None
+        case _:
+            assert_never(event)
     return envelope
+
+
+def _ip_hash(client_addr: str, salt: str) -> str:
+    return hash_ip(client_addr, salt) if client_addr else ""

@@ -1,6 +1,6 @@
-"""The media engine as a host runs it: protocol servers, packagers and delivery wired around
-one stream registry. This package (with the hook and event types it re-exports) is the
-only part of media_plane an edge sidecar may import.
+"""The media engine as a host runs it: protocol servers, pipelines and reporting wired
+around one stream registry. This package (with the hook, event and protocol types it
+re-exports) is the only part of media_plane an edge sidecar may import.
 """
 
 from media_plane.edge_engine.engine import EngineSettings, MediaEngine
@@ -9,12 +9,21 @@ from media_plane.media import (
     EngineEventKind,
     EngineHooks,
     EngineStats,
+    IngestHealth,
+    MediaInfo,
+    MediaProtocol,
     PlayDecision,
     PlayDenial,
     PublishDecision,
     PublishDenial,
+    PublishDenied,
     PublishGrant,
+    StreamEnded,
+    StreamStarted,
     StreamStats,
+    ViewerEnded,
+    ViewerProgress,
+    ViewerStarted,
 )
 
 __all__ = [
@@ -23,11 +32,20 @@ __all__ = [
     "EngineHooks",
     "EngineSettings",
     "EngineStats",
+    "IngestHealth",
     "MediaEngine",
+    "MediaInfo",
+    "MediaProtocol",
     "PlayDecision",
     "PlayDenial",
     "PublishDecision",
     "PublishDenial",
+    "PublishDenied",
     "PublishGrant",
+    "StreamEnded",
+    "StreamStarted",
     "StreamStats",
+    "ViewerEnded",
+    "ViewerProgress",
+    "ViewerStarted",
 ]

@@ -4,9 +4,19 @@ host implements, the live-stream registry, the engine's counters and the error b
 """
 
 from media_plane.media.errors import MediaPlaneError
-from media_plane.media.hooks import (
+from media_plane.media.events import (
     EngineEvent,
     EngineEventKind,
+    IngestHealth,
+    MediaInfo,
+    PublishDenied,
+    StreamEnded,
+    StreamStarted,
+    ViewerEnded,
+    ViewerProgress,
+    ViewerStarted,
+)
+from media_plane.media.hooks import (
     EngineHooks,
     PlayDecision,
     PlayDenial,
@@ -14,6 +24,7 @@ from media_plane.media.hooks import (
     PublishDenial,
     PublishGrant,
 )
+from media_plane.media.protocol import MediaProtocol
 from media_plane.media.stats import EngineStats, StreamStats
 from media_plane.media.units import (
     TIMEBASE_HZ,
@@ -32,14 +43,23 @@ __all__ = [
     "EngineEventKind",
     "EngineHooks",
     "EngineStats",
+    "IngestHealth",
+    "MediaInfo",
     "MediaPacket",
     "MediaPlaneError",
+    "MediaProtocol",
     "PlayDecision",
     "PlayDenial",
     "PublishDecision",
     "PublishDenial",
+    "PublishDenied",
     "PublishGrant",
+    "StreamEnded",
+    "StreamStarted",
     "StreamStats",
     "TrackKind",
     "VideoTrack",
+    "ViewerEnded",
+    "ViewerProgress",
+    "ViewerStarted",
 ]

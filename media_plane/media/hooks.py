@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from media_plane.media.events import EngineEvent
+from media_plane.media.protocol import MediaProtocol
+
 
 class PublishDenial(StrEnum):
     INVALID_KEY = "invalid_key"
@@ -65,32 +68,13 @@ class PlayDecision:
     message: str = ""
 
 
-class EngineEventKind(StrEnum):
-    STREAM_STARTED = "stream_started"
-    STREAM_ENDED = "stream_ended"
-    INGEST_HEALTH = "ingest_health"
-    PUBLISH_DENIED = "publish_denied"
-    VIEWER_STARTED = "viewer_started"
-    VIEWER_PROGRESS = "viewer_progress"
-    VIEWER_ENDED = "viewer_ended"
-
-
-@dataclass(frozen=True, slots=True)
-class EngineEvent:
-    kind: EngineEventKind
-    stream_id: str
-    #: Wall-clock time in seconds since the epoch.
-    occurred_at: float
-    attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
-
-
 class EngineHooks(Protocol):
     async def authorize_publish(
-        self, key: str, protocol: str, client_addr: str
+        self, key: str, protocol: MediaProtocol, client_addr: str
     ) -> PublishDecision: ...
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision: ...
 
     def emit(self, event: EngineEvent) -> None:

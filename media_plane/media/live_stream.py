@@ -10,6 +10,7 @@ from typing import Protocol
 
 from media_plane.media.errors import MediaPlaneError
 from media_plane.media.hooks import PublishGrant
+from media_plane.media.protocol import MediaProtocol
 from media_plane.media.units import AudioTrack, MediaPacket, VideoTrack
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class StreamReader(Protocol):
 
 
 class LiveStream:
-    def __init__(self, grant: PublishGrant, protocol: str, client_addr: str) -> None:
+    def __init__(self, grant: PublishGrant, protocol: MediaProtocol, client_addr: str) -> None:
         self.grant = grant
         self.protocol = protocol
         self.client_addr = client_addr
@@ -110,7 +111,7 @@ class StreamRegistry:
         """Call `callback` for every stream that starts (outputs attach their readers)."""
         self._on_start.append(callback)
 
-    def start(self, grant: PublishGrant, protocol: str, client_addr: str) -> LiveStream:
+    def start(self, grant: PublishGrant, protocol: MediaProtocol, client_addr: str) -> LiveStream:
         if grant.stream_id in self._by_id:
             raise AlreadyLiveError(grant.stream_id)
         stream = LiveStream(grant, protocol, client_addr)

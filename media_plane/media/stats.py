@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from media_plane.media.protocol import MediaProtocol
+
 
 @dataclass(frozen=True, slots=True)
 class StreamStats:
     stream_id: str
     playback_id: str
-    protocol: str
+    protocol: MediaProtocol
     viewers: int
     bytes_in: int
     ingest_bitrate_bps: int

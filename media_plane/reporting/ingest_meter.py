@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from media_plane.media import TIMEBASE_HZ, AudioTrack, MediaPacket, TrackKind, VideoTrack
+from media_plane.media.units import TIMEBASE_HZ, AudioTrack, MediaPacket, TrackKind, VideoTrack
 
 
 @dataclass(frozen=True, slots=True)

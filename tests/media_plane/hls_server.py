@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest_asyncio
 
 from media_plane.media.hooks import PlayDecision, PlayDenial
+from media_plane.media.protocol import MediaProtocol
 from media_plane.pipelines.remux import SegmentStore
 from media_plane.servers.hls import HlsHttpServer
 
@@ -27,7 +28,7 @@ class FakeHooks:
         self.allowed_tokens: set[str] | None = None
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         self.calls.append((playback_id, token, client_addr))
         if self.delay:

@@ -21,6 +21,7 @@ from media_plane.media.hooks import (
     PublishGrant,
 )
 from media_plane.media.live_stream import LiveStream, StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.protocols.rtmp import amf0
 from media_plane.protocols.rtmp.chunks import (
     COMMAND_AMF0,
@@ -45,7 +46,9 @@ class Hooks:
         self.delay = 0.0
         self.broken = False
 
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
+    async def authorize_publish(
+        self, key: str, protocol: MediaProtocol, client_addr: str
+    ) -> PublishDecision:
         self.asked.append((key, protocol, client_addr))
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -59,7 +62,7 @@ class Hooks:
         return PublishDecision.allow(PublishGrant(stream_id, f"pb-{stream_id}"))
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         return PlayDecision(allowed=True)
 

@@ -21,6 +21,7 @@ from media_plane.edge_engine import (
     PublishDenial,
     PublishGrant,
 )
+from media_plane.media.protocol import MediaProtocol
 
 GOOD_KEY = "sk_good"
 DISABLED_KEY = "sk_disabled"
@@ -33,9 +34,12 @@ PLAY_TOKEN = "token-ok"
 @dataclass
 class Hooks:
     events: list[EngineEvent] = field(default_factory=list)
-    publish_calls: list[tuple[str, str]] = field(default_factory=list)
+    publish_calls: list[tuple[str, MediaProtocol]] = field(default_factory=list)
+    play_calls: list[tuple[str, MediaProtocol]] = field(default_factory=list)
 
-    async def authorize_publish(self, key: str, protocol: str, client_addr: str) -> PublishDecision:
+    async def authorize_publish(
+        self, key: str, protocol: MediaProtocol, client_addr: str
+    ) -> PublishDecision:
         self.publish_calls.append((key, protocol))
         if key == GOOD_KEY:
             return PublishDecision.allow(PublishGrant("stream-1", PLAYBACK_ID))
@@ -46,8 +50,9 @@ class Hooks:
         return PublishDecision.deny(PublishDenial.INVALID_KEY, "unknown stream key")
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
+        self.play_calls.append((playback_id, protocol))
         if playback_id == PLAYBACK_ID:
             return PlayDecision(True)
         if playback_id == PRIVATE_PLAYBACK_ID:

@@ -32,6 +32,7 @@ import av
 from media_plane.codecs.h264 import avc_decoder_configuration, parse_annexb, sps_dimensions
 from media_plane.media import TIMEBASE_HZ, AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
 from media_plane.media.live_stream import LiveStream, StreamReader
+from media_plane.media.protocol import MediaProtocol
 
 __all__ = ["HlsTranscoders", "TranscodingReader"]
 
@@ -285,7 +286,7 @@ class HlsTranscoders:
     def adapt(self, stream: LiveStream, packager: StreamReader) -> StreamReader:
         # WHIP streams announce their codecs after the offer is answered but before the
         # first frame; the answer already fixed them, so decide on the protocol instead.
-        if stream.protocol != "whip":
+        if stream.protocol is not MediaProtocol.WHIP:
             return packager
         reader = TranscodingReader(
             stream.stream_id,

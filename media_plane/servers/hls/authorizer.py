@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from media_plane.media.hooks import PlayDecision, PlayDenial
+from media_plane.media.protocol import MediaProtocol
 
 __all__ = ["PlayAuthorization", "PlayAuthorizer"]
 
@@ -28,7 +29,7 @@ class PlayAuthorization(Protocol):
     """The part of `EngineHooks` the HLS server needs."""
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision: ...
 
 
@@ -98,7 +99,9 @@ class PlayAuthorizer:
         self.hook_calls += 1
         try:
             async with asyncio.timeout(self._timeout):
-                decision = await self._hooks.authorize_play(playback_id, token, client_addr)
+                decision = await self._hooks.authorize_play(
+                    playback_id, token, client_addr, MediaProtocol.HLS
+                )
         except TimeoutError:
             logger.warning("authorize_play for %s timed out", playback_id)
             decision = PlayDecision(False, PlayDenial.UNAVAILABLE, "authorization timed out")

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from media_plane.media.events import PublishDenied
 from media_plane.media.hooks import (
-    EngineEvent,
-    EngineEventKind,
     EngineHooks,
     PublishDecision,
     PublishDenial,
 )
 from media_plane.media.live_stream import AlreadyLiveError, LiveStream, StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.protocols.rtmp import commands
 from media_plane.protocols.rtmp.chunks import (
     ACKNOWLEDGEMENT,
@@ -368,7 +368,9 @@ class RtmpSession(asyncio.Protocol):
         try:
             try:
                 async with asyncio.timeout(self._options.authorize_timeout):
-                    decision = await self._hooks.authorize_publish(key, "rtmp", self.client_addr)
+                    decision = await self._hooks.authorize_publish(
+                        key, MediaProtocol.RTMP, self.client_addr
+                    )
             except TimeoutError:
                 decision = PublishDecision.deny(
                     PublishDenial.UNAVAILABLE, "authorization timed out"
@@ -389,7 +391,7 @@ class RtmpSession(asyncio.Protocol):
             self._refuse(stream_id, decision.denial or PublishDenial.INVALID_KEY, decision.message)
             return
         try:
-            stream = self._registry.start(grant, "rtmp", self.client_addr)
+            stream = self._registry.start(grant, MediaProtocol.RTMP, self.client_addr)
         except AlreadyLiveError:
             self._refuse(
                 stream_id, PublishDenial.ALREADY_LIVE, "stream is already live", grant.stream_id
@@ -410,17 +412,15 @@ class RtmpSession(asyncio.Protocol):
     def _refuse(
         self, stream_id: int, denial: PublishDenial, message: str, engine_stream_id: str = ""
     ) -> None:
-        attributes: dict[str, str | int | float | bool] = {
-            "reason": denial.value,
-            "protocol": "rtmp",
-            "client_addr": self.client_addr,
-        }
-        if message:
-            attributes["message"] = message
         try:
             self._hooks.emit(
-                EngineEvent(
-                    EngineEventKind.PUBLISH_DENIED, engine_stream_id, time.time(), attributes
+                PublishDenied(
+                    stream_id=engine_stream_id,
+                    occurred_at=time.time(),
+                    protocol=MediaProtocol.RTMP,
+                    client_addr=self.client_addr,
+                    reason=denial.value,
+                    message=message,
                 )
             )
         except Exception:

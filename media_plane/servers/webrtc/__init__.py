@@ -17,13 +17,12 @@ from media_plane.servers.webrtc.errors import (
 from media_plane.servers.webrtc.negotiation import etag
 from media_plane.servers.webrtc.records import (
     Answer,
-    SessionEnd,
     SessionStart,
     WebRtcOptions,
     WebRtcStats,
 )
 from media_plane.servers.webrtc.server import WebRtcHttpServer, WebRtcHttpStats
-from media_plane.servers.webrtc.sessions import WebRtcSessions
+from media_plane.servers.webrtc.sessions import ViewerSessionLog, WebRtcSessions
 
 __all__ = [
     "Answer",
@@ -32,9 +31,9 @@ __all__ = [
     "PlayRefusedError",
     "PublishRefusedError",
     "SessionChangedError",
-    "SessionEnd",
     "SessionNotFoundError",
     "SessionStart",
+    "ViewerSessionLog",
     "WebRtcError",
     "WebRtcHttpServer",
     "WebRtcHttpStats",

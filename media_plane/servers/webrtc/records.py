@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Answer", "SessionEnd", "SessionStart", "WebRtcOptions", "WebRtcStats"]
+__all__ = ["Answer", "SessionStart", "WebRtcOptions", "WebRtcStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +34,6 @@ class SessionStart:
     playback_id: str
     client_addr: str
     user_agent: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    start: SessionStart
-    reason: str
-    duration_s: float
-    bytes_sent: int
 
 
 @dataclass(frozen=True, slots=True)

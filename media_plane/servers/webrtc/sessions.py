@@ -7,7 +7,7 @@ connection fails or closes (ICE consent freshness notices a vanished peer within
 or on `stop()`. Every way out goes through `_close`, which closes the peer connection
 (releasing its UDP ports), detaches from the stream and reports the end exactly once.
 
-Publishing: the offer is checked, `authorize_publish(key, "whip", addr)` decides, the
+Publishing: the offer is checked, `authorize_publish(key, WHIP, addr)` decides, the
 stream starts in the registry once the answer exists, and the receivers' encoded frames
 feed it (`WhipFeed`). Playing: the offer is checked, `authorize_play` decides, and the
 viewer's senders are fed by the stream's `StreamFanout`.
@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -34,9 +34,8 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from media_plane.media import Codec
+from media_plane.media.events import EngineEvent, PublishDenied
 from media_plane.media.hooks import (
-    EngineEvent,
-    EngineEventKind,
     EngineHooks,
     PlayDecision,
     PlayDenial,
@@ -44,6 +43,7 @@ from media_plane.media.hooks import (
     PublishDenial,
 )
 from media_plane.media.live_stream import AlreadyLiveError, LiveStream, StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.pipelines.transcode.opus_transcoder import OpusTranscoder
 from media_plane.protocols.webrtc.ingest import WhipFeed
 from media_plane.protocols.webrtc.offer import OfferSummary, read_offer
@@ -76,7 +76,6 @@ from media_plane.servers.webrtc.negotiation import (
 )
 from media_plane.servers.webrtc.records import (
     Answer,
-    SessionEnd,
     SessionStart,
     WebRtcOptions,
     WebRtcStats,
@@ -116,6 +115,25 @@ class _Session:
     cadence: asyncio.Task[None] | None = None
 
 
+class ViewerSessionLog(Protocol):
+    """Where WHEP viewers are counted (the engine's viewer sessions)."""
+
+    def opened(
+        self,
+        session_id: str,
+        *,
+        playback_id: str,
+        stream_id: str,
+        client_addr: str,
+        user_agent: str,
+        protocol: MediaProtocol,
+        bytes_sent: Callable[[], int],
+        now: float,
+    ) -> None: ...
+
+    def closed(self, session_id: str, bytes_sent: int, reason: str, now: float) -> None: ...
+
+
 class WebRtcSessions:
     def __init__(
         self,
@@ -123,14 +141,12 @@ class WebRtcSessions:
         hooks: EngineHooks,
         options: WebRtcOptions,
         *,
-        on_start: Callable[[SessionStart], None] | None = None,
-        on_end: Callable[[SessionEnd], None] | None = None,
+        viewers: ViewerSessionLog | None = None,
     ) -> None:
         self._registry = registry
         self._hooks = hooks
         self.options = options
-        self._on_start = on_start
-        self._on_end = on_end
+        self._viewers = viewers
         self._sessions: dict[str, _Session] = {}
         self._fanouts: dict[str, StreamFanout] = {}
         self._publishers: dict[str, _Session] = {}
@@ -244,7 +260,7 @@ class WebRtcSessions:
         try:
             receivers = self._publish_transceivers(pc, summary)
             answer = await self._answer(pc, text)
-            stream = self._registry.start(grant, "whip", client_addr)
+            stream = self._registry.start(grant, MediaProtocol.WHIP, client_addr)
         except AlreadyLiveError:
             await pc.close()
             self._refused(
@@ -386,14 +402,16 @@ class WebRtcSessions:
     def _refused(
         self, denial: PublishDenial, message: str, client_addr: str, stream_id: str = ""
     ) -> NoReturn:
-        attributes: dict[str, str | int | float | bool] = {
-            "reason": denial.value,
-            "protocol": "whip",
-            "client_addr": client_addr,
-        }
-        if message:
-            attributes["message"] = message
-        self._emit(EngineEvent(EngineEventKind.PUBLISH_DENIED, stream_id, time.time(), attributes))
+        self._emit(
+            PublishDenied(
+                stream_id=stream_id,
+                occurred_at=time.time(),
+                protocol=MediaProtocol.WHIP,
+                client_addr=client_addr,
+                reason=denial.value,
+                message=message,
+            )
+        )
         raise PublishRefusedError(denial, message)
 
     def _emit(self, event: EngineEvent) -> None:
@@ -405,7 +423,7 @@ class WebRtcSessions:
     async def _authorize_publish(self, key: str, client_addr: str) -> PublishDecision:
         try:
             async with asyncio.timeout(self.options.authorize_timeout_s):
-                return await self._hooks.authorize_publish(key, "whip", client_addr)
+                return await self._hooks.authorize_publish(key, MediaProtocol.WHIP, client_addr)
         except TimeoutError:
             return PublishDecision.deny(PublishDenial.UNAVAILABLE, "authorization timed out")
         except Exception:
@@ -417,7 +435,9 @@ class WebRtcSessions:
     ) -> PlayDecision:
         try:
             async with asyncio.timeout(self.options.authorize_timeout_s):
-                return await self._hooks.authorize_play(playback_id, token, client_addr)
+                return await self._hooks.authorize_play(
+                    playback_id, token, client_addr, MediaProtocol.WHEP
+                )
         except TimeoutError:
             return PlayDecision(False, PlayDenial.UNAVAILABLE, "authorization timed out")
         except Exception:
@@ -479,11 +499,21 @@ class WebRtcSessions:
                 self._spawn(self._close(session, reason), "webrtc-close")
 
         session.timer = self._spawn(self._connect_deadline(session), "webrtc-connect-deadline")
-        if self._on_start is not None:
+        start = session.start
+        if self._viewers is not None and start.role == "play":
             try:
-                self._on_start(session.start)
+                self._viewers.opened(
+                    start.session_id,
+                    playback_id=start.playback_id,
+                    stream_id=start.stream_id,
+                    client_addr=start.client_addr,
+                    user_agent=start.user_agent,
+                    protocol=MediaProtocol.WHEP,
+                    bytes_sent=lambda: session.viewer.bytes_sent if session.viewer else 0,
+                    now=time.monotonic(),
+                )
             except Exception:
-                logger.exception("session start callback failed")
+                logger.exception("viewer session start failed")
 
     async def _connect_deadline(self, session: _Session) -> None:
         try:
@@ -523,13 +553,11 @@ class WebRtcSessions:
             await session.pc.close()
         except Exception:
             logger.exception("session %s: closing the peer connection failed", start.session_id)
-        if self._on_end is not None:
+        if self._viewers is not None and start.role == "play":
             try:
-                self._on_end(
-                    SessionEnd(start, reason, time.monotonic() - session.started_at, bytes_sent)
-                )
+                self._viewers.closed(start.session_id, bytes_sent, reason, time.monotonic())
             except Exception:
-                logger.exception("session end callback failed")
+                logger.exception("viewer session end failed")
         session.closed.set()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

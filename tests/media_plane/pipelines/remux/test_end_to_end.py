@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from media_plane.media.hooks import PlayDecision, PlayDenial, PublishGrant
 from media_plane.media.live_stream import StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.pipelines.remux import HlsOutput
 from media_plane.servers.hls import HlsHttpServer
 from tests.media_plane.broadcasts import Broadcast
@@ -28,7 +29,7 @@ class TokenHooks:
         self.calls = 0
 
     async def authorize_play(
-        self, playback_id: str, token: str | None, client_addr: str
+        self, playback_id: str, token: str | None, client_addr: str, protocol: MediaProtocol
     ) -> PlayDecision:
         self.calls += 1
         if token == TOKEN:
@@ -47,7 +48,9 @@ class Edge:
         return f"http://127.0.0.1:{self.server.port}/hls/{playback_id}/index.m3u8?token={TOKEN}"
 
     def publish(self, media: Broadcast, stream_id: str, playback_id: str) -> None:
-        stream = self.registry.start(PublishGrant(stream_id, playback_id), "rtmp", "127.0.0.1")
+        stream = self.registry.start(
+            PublishGrant(stream_id, playback_id), MediaProtocol.RTMP, "127.0.0.1"
+        )
         stream.set_tracks(media.video, media.audio)
         for packet in media.packets:
             stream.push(packet)

@@ -11,6 +11,7 @@ import pytest
 from media_plane.media import AudioTrack, Codec, MediaPacket, TrackKind, VideoTrack
 from media_plane.media.hooks import PublishGrant
 from media_plane.media.live_stream import StreamRegistry
+from media_plane.media.protocol import MediaProtocol
 from media_plane.pipelines.remux import HlsOutput, SegmentStore
 from media_plane.pipelines.remux.packager import PackagerPool
 from tests.media_plane.broadcasts import Broadcast
@@ -32,7 +33,7 @@ def _ended(store: SegmentStore, playback_id: str) -> bool:
 
 
 def _publish(registry: StreamRegistry, media: Broadcast, stream_id: str, playback_id: str) -> None:
-    stream = registry.start(PublishGrant(stream_id, playback_id), "rtmp", "127.0.0.1")
+    stream = registry.start(PublishGrant(stream_id, playback_id), MediaProtocol.RTMP, "127.0.0.1")
     stream.set_tracks(media.video, media.audio)
     for packet in media.packets:
         stream.push(packet)
@@ -90,7 +91,7 @@ async def test_a_reconnect_continues_the_playlist(broadcast: Callable[..., Broad
 async def test_streams_started_before_start_are_attached_on_start() -> None:
     registry = StreamRegistry()
     output = HlsOutput(registry)
-    stream = registry.start(PublishGrant("s1", "pb"), "rtmp", "127.0.0.1")
+    stream = registry.start(PublishGrant("s1", "pb"), MediaProtocol.RTMP, "127.0.0.1")
     await output.start()
     try:
         assert output.stats().live_streams == 1
@@ -106,7 +107,7 @@ async def test_a_stopped_output_ignores_new_streams() -> None:
     output = HlsOutput(registry)
     await output.start()
     await output.stop()
-    registry.start(PublishGrant("s1", "pb"), "rtmp", "127.0.0.1")
+    registry.start(PublishGrant("s1", "pb"), MediaProtocol.RTMP, "127.0.0.1")
     assert output.stats().live_streams == 0
     assert _packager_threads() == []
 
@@ -117,7 +118,7 @@ async def test_unsupported_codecs_produce_no_segments_and_no_errors() -> None:
     output = HlsOutput(registry)
     await output.start()
     try:
-        stream = registry.start(PublishGrant("s1", "pb"), "rtmp", "127.0.0.1")
+        stream = registry.start(PublishGrant("s1", "pb"), MediaProtocol.RTMP, "127.0.0.1")
         stream.set_tracks(VideoTrack(Codec.HEVC, b"\x01"), AudioTrack(Codec.OPUS, b"", 48000, 2))
         for index in range(100):
             stream.push(MediaPacket(TrackKind.VIDEO, index * 3000, index * 3000, b"x", True))

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from media_plane.media import Codec, TrackKind
-from media_plane.media.hooks import EngineEventKind, PublishDenial
+from media_plane.media.events import EngineEventKind
+from media_plane.media.hooks import PublishDenial
 from media_plane.media.live_stream import StreamRegistry
 from media_plane.protocols.rtmp import amf0
 from media_plane.protocols.rtmp.chunks import (
@@ -131,8 +132,8 @@ async def test_wrong_and_duplicate_keys_are_refused_quickly_while_a_stream_flows
     assert len(flowing.packets) > before + 20
     assert len(rig.recorders["s1"]) == 1 and not flowing.ended
     denials = [e for e in rig.hooks.events if e.kind is EngineEventKind.PUBLISH_DENIED]
-    assert sorted(str(e.attributes["reason"]) for e in denials) == ["already_live", "invalid_key"]
-    assert all(e.attributes["protocol"] == "rtmp" for e in denials)
+    assert sorted(str(e.reason) for e in denials) == ["already_live", "invalid_key"]
+    assert all(e.protocol == "rtmp" for e in denials)
     good.kill()
     await good.wait()
 
@@ -306,7 +307,7 @@ async def test_a_denied_publish_is_answered_and_closed_within_100ms(
     assert not rig.registry.live()
     [event] = rig.hooks.events
     assert event.kind is EngineEventKind.PUBLISH_DENIED
-    assert event.attributes["reason"] == "invalid_key"
+    assert event.reason == "invalid_key"
     await wait_until(lambda: rig.server.sessions == 0, 2)
     assert [line for line in closed_lines(caplog) if "invalid_key" in line]
 
@@ -329,8 +330,8 @@ async def test_denials_map_to_onstatus_codes(rig: Rig, denial: PublishDenial, st
     assert (await client.statuses(until=status))[-1] == status
     assert await client.closed_within(1.0)
     [event] = rig.hooks.events
-    assert event.attributes["reason"] == denial.value
-    assert event.attributes["message"] == "good is refused"
+    assert event.reason == denial.value
+    assert event.message == "good is refused"
 
 
 @pytest.mark.asyncio
@@ -343,7 +344,7 @@ async def test_a_failing_hook_refuses_the_publish(
     assert (await client.statuses(until="NetStream.Publish.Denied"))[-1] == (
         "NetStream.Publish.Denied"
     )
-    assert rig.hooks.events[0].attributes["reason"] == "unavailable"
+    assert rig.hooks.events[0].reason == "unavailable"
     assert "authorize_publish failed" in caplog.text
 
 
@@ -355,7 +356,7 @@ async def test_a_hook_that_hangs_times_out_as_unavailable(make_rig: RigFactory) 
     await client.start_publish("good")
     codes = await client.statuses(until="NetStream.Publish.Denied", timeout=3)
     assert codes[-1] == "NetStream.Publish.Denied"
-    assert rig.hooks.events[0].attributes["message"] == "authorization timed out"
+    assert rig.hooks.events[0].message == "authorization timed out"
 
 
 @pytest.mark.asyncio

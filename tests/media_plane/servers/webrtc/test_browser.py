@@ -106,7 +106,7 @@ async def test_chromium_publishes_over_whip_and_another_page_plays_over_whep(
         await studio.close()
         await edge.wait_for(lambda: not edge.engine.registry.live(), timeout=10)
         ended = [e for e in edge.hooks.events if e.kind.value == "stream_ended"]
-        assert [e.attributes["reason"] for e in ended] == ["publisher_lost"]
+        assert [e.reason for e in ended] == ["publisher_lost"]
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

@@ -62,7 +62,7 @@ async def test_rtmp_publish_plays_over_whep_without_a_video_encoder(edge: Edge) 
         # The last viewer gone, the stream's transcoder stops too.
         assert edge.engine.webrtc.stats().audio_transcoders == 0  # type: ignore[union-attr]
     started = next(e for e in edge.hooks.events if e.kind.value == "viewer_started")
-    assert started.attributes["protocol"] == "whep"
+    assert started.protocol == "whep"
 
 
 @pytest.mark.parametrize("codec", ["H264", "VP8"])

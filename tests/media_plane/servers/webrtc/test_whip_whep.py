@@ -10,6 +10,7 @@ import psutil
 import pytest
 from aiortc import RTCPeerConnection
 
+from media_plane.media.protocol import MediaProtocol
 from media_plane.servers.webrtc._aiortc_seams import sender_encoder
 from tests.media_plane.servers.webrtc.clients import (
     Received,
@@ -122,11 +123,13 @@ async def test_whip_publish_plays_over_whep_at_the_published_size(edge: Edge, co
     assert kinds.index("stream_started") < kinds.index("viewer_started")
     assert kinds.index("viewer_ended") < kinds.index("stream_ended")
     started = next(e for e in edge.hooks.events if e.kind.value == "stream_started")
-    assert started.attributes["protocol"] == "whip"
-    assert (started.attributes["width"], started.attributes["height"]) == (320, 240)
+    assert started.protocol == "whip"
+    assert (started.media.width, started.media.height) == (320, 240)
     ended = next(e for e in edge.hooks.events if e.kind.value == "viewer_ended")
-    assert ended.attributes["protocol"] == "whep"
-    assert int(ended.attributes["bytes_sent"]) > 0
+    assert ended.protocol == "whep"
+    assert int(ended.bytes_sent) > 0
+    # A WHEP play is authorized as a WHEP play (it reached the control plane as HLS once).
+    assert edge.hooks.play_calls == [(PLAYBACK_ID, MediaProtocol.WHEP)]
 
 
 async def test_whip_key_in_the_authorization_header(edge: Edge) -> None:
@@ -159,12 +162,12 @@ async def test_publish_denials_map_to_http_statuses(edge: Edge) -> None:
         await edge.http.delete(publisher.location)
         await publisher.pc.close()
     denied = [e for e in edge.hooks.events if e.kind.value == "publish_denied"]
-    assert [e.attributes["reason"] for e in denied] == [
+    assert [e.reason for e in denied] == [
         "invalid_key",
         "stream_disabled",
         "already_live",
     ]
-    assert {e.attributes["protocol"] for e in denied} == {"whip"}
+    assert {e.protocol for e in denied} == {"whip"}
 
 
 async def test_play_denials_map_to_http_statuses(edge: Edge) -> None:
@@ -397,7 +400,7 @@ async def test_a_viewer_that_vanishes_is_released_by_consent_checks(
         await edge.wait_for(lambda: edge.engine.webrtc.stats().viewers == 0, timeout=15)  # type: ignore[union-attr]
         assert time.monotonic() - started < 10
         ended = [e for e in edge.hooks.events if e.kind.value == "viewer_ended"]
-        assert ended and ended[0].attributes["reason"] in ("peer_lost", "peer_closed")
+        assert ended and ended[0].reason in ("peer_lost", "peer_closed")
         assert edge.engine.stats().viewers == 0
         # The publisher is unaffected.
         assert edge.engine.registry.is_live("stream-1")
@@ -697,11 +700,11 @@ async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
     assert events[0].kind.value == "viewer_started"
     assert events[-1].kind.value == "viewer_ended"
     progress = [e for e in events if e.kind.value == "viewer_progress"]
-    assert progress and all(e.attributes["protocol"] == "whep" for e in progress)
-    assert int(progress[0].attributes["bytes_sent"]) > 0
-    assert 900 <= int(progress[0].attributes["watched_ms"]) <= 3000
+    assert progress and all(e.protocol == "whep" for e in progress)
+    assert int(progress[0].bytes_sent) > 0
+    assert 900 <= int(progress[0].watched_ms) <= 3000
     # The end event carries what came after the last progress event, as for HLS: the
     # events add up to everything sent, and the last one holds only the remainder.
-    total = sum(int(e.attributes["bytes_sent"]) for e in [*progress, events[-1]])
+    total = sum(int(e.bytes_sent) for e in [*progress, events[-1]])
     assert total >= sent_before_end
-    assert int(events[-1].attributes["bytes_sent"]) < total
+    assert int(events[-1].bytes_sent) < total
