@@ -6,8 +6,11 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SALT = "tidecast"
+_MIN_SALT_CHARS = 16
 
 
 class EdgeSidecarSettings(BaseSettings):
@@ -69,8 +72,12 @@ class EdgeSidecarSettings(BaseSettings):
     ship_batch_events: int = Field(default=1000, ge=1, le=10_000)
     #: Disk budget of the event spool.
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
-    #: Salt for hashing client IP addresses in events.
-    ip_hash_salt: SecretStr = SecretStr("tidecast")
+    #: Salt for hashing client IP addresses in events. A known salt makes the hashes
+    #: reversible by brute force over the address space, so outside development it must
+    #: be a random value.
+    ip_hash_salt: SecretStr = SecretStr(_PLACEHOLDER_SALT)
+    #: "development" accepts the placeholder salt; anything else refuses it.
+    environment: str = "development"
 
     @field_validator("ice_host_addresses")
     @classmethod
@@ -86,6 +93,18 @@ class EdgeSidecarSettings(BaseSettings):
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"not a STUN/TURN URL: {url!r}")
         return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_salt(self) -> EdgeSidecarSettings:
+        salt = self.ip_hash_salt.get_secret_value()
+        if self.environment != "development" and (
+            salt == _PLACEHOLDER_SALT or len(salt) < _MIN_SALT_CHARS
+        ):
+            raise ValueError(
+                "EDGE_IP_HASH_SALT must be set to a random value of at least "
+                f"{_MIN_SALT_CHARS} characters outside development"
+            )
+        return self
 
     def offered_ice_addresses(self) -> tuple[str, ...]:
         """The ICE host addresses the engine offers.
