@@ -33,8 +33,8 @@ def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
     """Runs `main` on uvloop, the loop the control plane is served on.
 
     uvloop, with uvicorn's httptools parser (which uvicorn picks when it is installed),
-    takes much of the per-request cost of the stack: see the REST figures in
-    docs/benchmarks.md. grpc.aio runs on it as well (the EdgeControl benchmark runs there).
+    takes much of the per-request cost of the stack: see the REST section of 2026-12-04 in
+    docs/benchmarks-history.md. grpc.aio runs on it as well (the EdgeControl benchmark runs there).
     """
     return uvloop.run(main)
 

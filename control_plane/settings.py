@@ -49,6 +49,8 @@ class ControlPlaneSettings(BaseSettings):
     #: Printed with new streams: where broadcasters push and viewers watch.
     public_rtmp_url: str = "rtmp://127.0.0.1:1935/live"
     public_playback_url: str = "http://127.0.0.1:8088"
+    #: The edges' WHIP/WHEP signaling base.
+    public_webrtc_url: str = "http://127.0.0.1:8089"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ControlPlaneSettings:

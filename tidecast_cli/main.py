@@ -180,7 +180,9 @@ def _print_new_key(stream: dict[str, Any], as_json: bool) -> None:
         f"  e.g. ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine "
         f"-c:v libx264 -preset veryfast -g 60 -b:v 2500k -c:a aac -f flv {ingest}"
     )
+    typer.echo(f"push (WHIP):  {stream['whip_url']}  (the stream key as Bearer token)")
     typer.echo(f"watch (HLS):  {stream['playback_url']}")
+    typer.echo(f"watch (WHEP): {stream['whep_url']}")
     typer.echo("the stream key is shown only now; `tidecast stream rotate-key` issues a new one")
 
 
@@ -195,7 +197,7 @@ def stream_create(
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a stream and print its key, ingest URL and playback URL."""
+    """Create a stream and print its key and its RTMP, WHIP, HLS and WHEP URLs."""
     with _client(data_dir) as client:
         tenant_id = client.resolve_tenant(tenant)
         stream = client.request(

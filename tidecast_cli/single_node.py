@@ -71,6 +71,7 @@ def control_settings(options: SingleNodeOptions) -> ControlPlaneSettings:
         grpc_port=options.grpc_port,
         public_rtmp_url=f"rtmp://{options.host}:{options.rtmp_port}/live",
         public_playback_url=f"http://{options.host}:{options.hls_port}",
+        public_webrtc_url=f"http://{options.host}:{options.webrtc_port}",
     )
 
 

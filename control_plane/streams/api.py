@@ -56,6 +56,8 @@ def with_key(service: StreamService, issued: StreamWithKey) -> StreamWithKeyPubl
         **stream_public(service, issued.stream).model_dump(),
         stream_key=issued.stream_key,
         ingest_url=service.ingest_url(issued.stream_key),
+        whip_url=service.whip_url(),
+        whep_url=service.whep_url(issued.stream.playback_id),
     )
 
 

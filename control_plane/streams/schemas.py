@@ -49,6 +49,10 @@ class StreamWithKeyPublic(StreamPublic):
 
     stream_key: str
     ingest_url: str
+    #: WebRTC publish: POST an offer here with the stream key as Bearer token.
+    whip_url: str
+    #: WebRTC playback (with a playback token as Bearer token if the stream is private).
+    whep_url: str
 
 
 class PlaybackTokenCreate(RequestModel):

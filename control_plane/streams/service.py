@@ -23,7 +23,7 @@ from control_plane.streams.decisions import (
 )
 from control_plane.streams.models import Stream
 from control_plane.streams.repository import StreamRepository
-from control_plane.streams.urls import ingest_url, playback_url
+from control_plane.streams.urls import ingest_url, playback_url, whep_url, whip_url
 
 STREAM_KEY_PREFIX = "sk"
 
@@ -156,6 +156,12 @@ class StreamService:
 
     def playback_url(self, playback_id: str) -> str:
         return playback_url(self._settings.public_playback_url, playback_id)
+
+    def whip_url(self) -> str:
+        return whip_url(self._settings.public_webrtc_url)
+
+    def whep_url(self, playback_id: str) -> str:
+        return whep_url(self._settings.public_webrtc_url, playback_id)
 
     # -- decisions for edges ----------------------------------------------------------
 

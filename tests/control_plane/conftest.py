@@ -59,6 +59,7 @@ def make_settings(database_url: str, **overrides: Any) -> ControlPlaneSettings:
         "node_stale_after_s": 1.5,
         "public_rtmp_url": "rtmp://edge.test/live",
         "public_playback_url": "http://edge.test",
+        "public_webrtc_url": "http://edge.test:8089",
     }
     values.update(overrides)
     return ControlPlaneSettings(**values)

@@ -300,14 +300,15 @@ async def test_stream_lifecycle_and_key_shown_only_on_create_and_rotate(
     assert key.startswith("sk_") and len(key) > 20
     assert created["ingest_url"] == f"rtmp://edge.test/live/{key}"
     assert created["playback_url"] == f"http://edge.test/hls/{created['playback_id']}/index.m3u8"
+    assert created["whip_url"] == "http://edge.test:8089/whip"
+    assert created["whep_url"] == f"http://edge.test:8089/whep/{created['playback_id']}"
     assert (created["enabled"], created["live"], created["recording"]) == (True, False, False)
     url = f"/v1/tenants/{tenant}/streams/{created['id']}"
     fetched = await control.client.get(url)
     assert fetched.status_code == 200
     assert "stream_key" not in fetched.json() and key not in fetched.text
-    assert {k: v for k, v in created.items() if k not in ("stream_key", "ingest_url")} == (
-        fetched.json()
-    )
+    shown_with_the_key = ("stream_key", "ingest_url", "whip_url", "whep_url")
+    assert {k: v for k, v in created.items() if k not in shown_with_the_key} == fetched.json()
 
     patched = await control.client.patch(url, json={"enabled": False, "name": "renamed"})
     assert patched.status_code == 200

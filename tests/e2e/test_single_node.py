@@ -96,11 +96,15 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
         assert stream["ingest_url"] == (
             f"rtmp://127.0.0.1:{ports['rtmp']}/live/{stream['stream_key']}"
         )
+        webrtc = f"http://127.0.0.1:{ports['webrtc']}"
+        assert stream["whip_url"] == f"{webrtc}/whip"
+        assert stream["whep_url"] == f"{webrtc}/whep/{stream['playback_id']}"
         listed = json.loads(cli(data_dir, "stream", "list", "--tenant", "acme", "--json"))
         assert [s["id"] for s in listed] == [stream["id"]]
         assert "stream_key" not in listed[0]
         human = cli(data_dir, "stream", "create", "--tenant", "acme", "second")
         assert "ffmpeg" in human and "/index.m3u8" in human
+        assert f"{webrtc}/whip" in human and f"{webrtc}/whep/" in human
 
         push = subprocess.run(
             [

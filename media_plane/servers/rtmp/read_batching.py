@@ -5,7 +5,7 @@ Why: with one 3 Mbit/s publisher the engine's CPU went to waking up, not to work
 and OBS write each FLV tag as soon as it is muxed, so the socket turned readable ~100
 times a second, and every wakeup ran an event-loop iteration, a `recv` and a hand-off to
 the packager thread: ~170 context switches and ~1.7% of a core per stream, while parsing
-and muxing the same bytes cost ~0.15% (docs/benchmarks.md, 2026-12-04). On Linux,
+and muxing the same bytes cost ~0.15% (docs/benchmarks-history.md, 2026-12-04). On Linux,
 `SO_RCVLOWAT` makes epoll report a TCP socket readable only once that many bytes are
 queued (or on FIN or an error), and lowering it wakes a waiting reader at once.
 
