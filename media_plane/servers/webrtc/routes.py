@@ -5,7 +5,7 @@ POST   /whip/{stream_key}       offer in, the key in the path (OBS and simple cl
 DELETE /whip/session/{id}       ends the publish (the Location answered by POST)
 POST   /whep/{playback_id}      offer in, Authorization: Bearer <playback token> if private
 DELETE /whep/session/{id}       ends the playback
-PATCH  .../session/{id}         405: trickle ICE and ICE restarts are not supported
+PATCH  .../session/{id}         trickle ICE candidates (204); an ICE restart is refused (405)
 OPTIONS anything                CORS preflight (and ICE servers in Link headers)
 """
 
