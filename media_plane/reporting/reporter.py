@@ -23,7 +23,7 @@ from media_plane.media.events import (
 from media_plane.media.live_stream import LiveStream
 from media_plane.reporting.ingest_meter import IngestMeter
 from media_plane.reporting.stream_lifecycle import StreamLifecycle
-from media_plane.reporting.viewer_sessions import ViewerChanges, ViewerSessions
+from media_plane.reporting.viewer_sessions import ViewerChanges, ViewerSession, ViewerSessions
 
 __all__ = ["EngineReporter", "StreamReport"]
 
@@ -131,12 +131,16 @@ class EngineReporter:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _stream_id_of(self, session: ViewerSession) -> str:
+        # Stateless (HLS) sessions know only the playback id.
+        return session.stream_id or self._stream_ids.get(session.playback_id, "")
+
     def _report_viewers(self, changes: ViewerChanges) -> None:
         now = self._wall()
         for session in changes.started:
             self.emit(
                 ViewerStarted(
-                    stream_id=session.stream_id or self._stream_ids.get(session.playback_id, ""),
+                    stream_id=self._stream_id_of(session),
                     occurred_at=now,
                     session_id=session.session_id,
                     protocol=session.protocol,
@@ -148,7 +152,7 @@ class EngineReporter:
         for session, nbytes, watched in changes.progressed:
             self.emit(
                 ViewerProgress(
-                    stream_id=session.stream_id or self._stream_ids.get(session.playback_id, ""),
+                    stream_id=self._stream_id_of(session),
                     occurred_at=now,
                     session_id=session.session_id,
                     protocol=session.protocol,
@@ -160,7 +164,7 @@ class EngineReporter:
         for session, nbytes, watched in changes.ended:
             self.emit(
                 ViewerEnded(
-                    stream_id=session.stream_id or self._stream_ids.get(session.playback_id, ""),
+                    stream_id=self._stream_id_of(session),
                     occurred_at=now,
                     session_id=session.session_id,
                     protocol=session.protocol,

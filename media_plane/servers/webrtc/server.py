@@ -45,6 +45,7 @@ __all__ = ["WebRtcHttpServer", "WebRtcHttpStats"]
 logger = logging.getLogger(__name__)
 
 TRICKLE_CONTENT_TYPE = "application/trickle-ice-sdpfrag"
+_TRICKLE_CONTENT_TYPE_BYTES = TRICKLE_CONTENT_TYPE.encode()
 _CORS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch"),
@@ -189,7 +190,7 @@ class WebRtcHttpServer:
             if action is Action.METHOD_NOT_ALLOWED:
                 return _text(405, "method not allowed", ("Allow", target.allow))
             if action is Action.TRICKLE_PUBLISH or action is Action.TRICKLE_PLAY:
-                if request.content_type != TRICKLE_CONTENT_TYPE.encode():
+                if request.content_type != _TRICKLE_CONTENT_TYPE_BYTES:
                     return _text(415, f"a PATCH must be Content-Type: {TRICKLE_CONTENT_TYPE}")
                 role = "publish" if action is Action.TRICKLE_PUBLISH else "play"
                 if_match = (
