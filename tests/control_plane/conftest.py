@@ -27,10 +27,10 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from control_plane.app import Database, create_app, open_database
-from control_plane.auth.principal import Scope
 from control_plane.auth.service import AuthService
 from control_plane.grpc_server import create_grpc_server
 from control_plane.observability.metrics import ControlPlaneMetrics
+from control_plane.principal import Scope
 from control_plane.settings import ControlPlaneSettings
 from tests.harness.postgres import create_database
 

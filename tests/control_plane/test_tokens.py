@@ -1,4 +1,4 @@
-"""Signed tokens and API token formatting (control_plane/auth/tokens.py)."""
+"""Signed tokens and API token formatting (auth/tokens.py, streams/playback_tokens.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from control_plane.auth.tokens import (
     ACCESS_AUDIENCE,
     decode_access_token,
     encode_access_token,
-    encode_playback_token,
     format_api_token,
     is_api_token,
     parse_api_token,
-    playback_token_grants,
 )
 from control_plane.errors import AuthenticationError
+from control_plane.streams.playback_tokens import encode_playback_token, playback_token_grants
 
 SECRET = "s" * 40
 
