@@ -10,7 +10,7 @@ import pytest
 from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
 
-from tests.control_plane.conftest import ControlPlane, Node, node_metadata
+from tests.control_plane.running import ControlPlane, Node, node_metadata
 
 pytestmark = pytest.mark.asyncio
 
