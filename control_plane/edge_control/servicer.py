@@ -222,7 +222,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     recording=verdict.recording,
                     transcode_profile=verdict.transcode_profile,
                     private_playback=verdict.private_playback,
-                    segment_duration_ms=2000,
+                    segment_duration_ms=self._settings.segment_duration_ms,
                 ),
                 cache_ttl_ms=self._settings.decision_cache_ttl_ms,
             )
