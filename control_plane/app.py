@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,11 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_plane.auth.api import router as auth_router
+from control_plane.auth.bearer import BearerAuthenticator
 from control_plane.db.direct_reader import DirectReader, open_direct_reader
 from control_plane.db.engine import create_engine, create_session_factory
 from control_plane.db.migrate import upgrade_to_head
 from control_plane.edges.api import router as edges_router
-from control_plane.hot_cache import HotPathCache
+from control_plane.hot_paths import HotPaths, wire_hot_paths
 from control_plane.http.errors import error_response, install_error_handlers
 from control_plane.http.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from control_plane.observability.metrics import ControlPlaneMetrics
@@ -32,9 +33,9 @@ class Database:
     session_factory: async_sessionmaker[AsyncSession]
     #: Connections of its own for the busiest reads (see db/direct_reader.py).
     reader: DirectReader
-    #: Shared by the REST app (which clears it on writes) and the gRPC server (which
-    #: answers edges from it) in one process.
-    hot_cache: HotPathCache = field(default_factory=HotPathCache)
+    #: Shared by the REST app (whose writes clear them) and the gRPC server (which
+    #: answers edges from them) in one process.
+    hot_paths: HotPaths
 
 
 @asynccontextmanager
@@ -52,7 +53,7 @@ async def open_database(
                 engine=engine,
                 session_factory=create_session_factory(engine),
                 reader=reader,
-                hot_cache=HotPathCache(ttl_s=settings.hot_cache_ttl_s),
+                hot_paths=wire_hot_paths(settings.hot_cache_ttl_s),
             )
         finally:
             await reader.close()
@@ -77,7 +78,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = database.session_factory
-    app.state.hot_cache = database.hot_cache
+    # Each domain's routes find their own hot path here (`http.deps.app_state`).
+    hot_paths = database.hot_paths
+    app.state.auth_hot_path = hot_paths.auth
+    app.state.streams_hot_path = hot_paths.streams
+    app.state.edges_hot_path = hot_paths.edges
+    app.state.tenants_changed = hot_paths.tenants_changed
+    app.state.authenticator = BearerAuthenticator(
+        database.session_factory, settings, hot_paths.auth
+    )
     app.state.stream_listing = StreamListing(database.reader, database.engine.dialect)
     app.state.metrics = metrics
     install_error_handlers(app)

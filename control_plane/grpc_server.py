@@ -28,10 +28,10 @@ def create_grpc_server(
         ]
     )
     edge_control_pb2_grpc.add_EdgeControlServicer_to_server(
-        EdgeControlServicer(settings, database.session_factory, metrics, database.hot_cache), server
+        EdgeControlServicer(settings, database.session_factory, metrics, database.hot_paths), server
     )
     directory_pb2_grpc.add_DirectoryServicer_to_server(
-        DirectoryServicer(settings, database.session_factory, database.hot_cache), server
+        DirectoryServicer(settings, database.session_factory, database.hot_paths), server
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     if port == 0:

@@ -1,35 +1,36 @@
-"""A read-through cache for hot paths: edge decisions, node and API credentials.
+"""The map behind the hot-path caches: edge decisions, node and API credentials.
 
 Edges ask far more often than anyone changes a stream, a tenant or a node, so decisions
-are answered from memory. Every write that can change a decision or a caller's rights (stream
-update, key rotation, delete, tenant status, node drain or revoke, cluster delete, token
-revoke, member changes) clears the cache in the same process at once; `ttl_s` bounds how
-stale another replica of the control plane can be. Liveness ("already live on another
-node") comes from heartbeats, which the cache does not follow, so decisions that depend on
-another node's liveness are read fresh (see StreamService.authorize_publish).
+are answered from memory. Each domain owns its cache (`auth/hot_path.py`,
+`streams/hot_path.py`, `edges/hot_path.py`); every write that can change a decision or a
+caller's rights (stream update, key rotation, delete, tenant status, node drain or revoke,
+cluster delete, token revoke, member changes) calls its domain's change hook, which the
+composition root (`hot_paths.py`) wires to clear the caches in the same process at once.
+`ttl_s` bounds how stale another replica of the control plane can be. Liveness ("already
+live on another node") comes from heartbeats, which no cache follows, so decisions that
+depend on another node's liveness are read fresh (see `streams/edge_decisions.py`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from control_plane.auth.principal import Principal
-from control_plane.streams.repository import PlayRow, PublishRow
 
 V = TypeVar("V")
 
-
-@dataclass(frozen=True, slots=True)
-class NodeAuth:
-    node_id: str
-    draining: bool
+#: A map this full starts over, so a flood of unknown keys cannot grow memory unbounded.
+MAX_ENTRIES = 200_000
 
 
-class _TtlMap(Generic[V]):
-    def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float]) -> None:
+class TtlMap(Generic[V]):
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl_s
         self._max = max_entries
         self._clock = clock
@@ -56,21 +57,5 @@ class _TtlMap(Generic[V]):
         self._data.clear()
 
 
-class HotPathCache:
-    def __init__(
-        self,
-        ttl_s: float = 1.0,
-        max_entries: int = 200_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.publish: _TtlMap[PublishRow] = _TtlMap(ttl_s, max_entries, clock)
-        self.play: _TtlMap[PlayRow] = _TtlMap(ttl_s, max_entries, clock)
-        self.nodes: _TtlMap[NodeAuth] = _TtlMap(ttl_s, max_entries, clock)
-        #: Bearer credential (hashed) -> the caller it authenticates.
-        self.principals: _TtlMap[Principal] = _TtlMap(ttl_s, max_entries, clock)
-
-    def clear(self) -> None:
-        self.publish.clear()
-        self.play.clear()
-        self.nodes.clear()
-        self.principals.clear()
+def no_change_hook() -> None:
+    """The hook of a service built without caches to keep consistent."""

@@ -18,10 +18,10 @@ import uvicorn
 import uvloop
 
 from control_plane.app import Database, create_app, open_database
-from control_plane.auth.principal import Scope
 from control_plane.auth.service import AuthService
 from control_plane.grpc_server import create_grpc_server
 from control_plane.observability.metrics import ControlPlaneMetrics
+from control_plane.principal import Scope
 from control_plane.settings import ControlPlaneSettings
 
 logger = logging.getLogger(__name__)

@@ -34,6 +34,8 @@ class ControlPlaneSettings(BaseSettings):
     heartbeat_interval_s: int = Field(default=5, gt=0)
     #: How long an edge may reuse an allow decision.
     decision_cache_ttl_ms: int = Field(default=5000, ge=0)
+    #: The HLS segment length an edge packages a stream in, sent with each publish grant.
+    segment_duration_ms: int = Field(default=2000, gt=0)
     #: Request bodies larger than this are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     #: How long publish/play decisions and node credentials are answered from memory.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, status
+
+from control_plane.auth.hot_path import AuthHotPath
 from control_plane.auth.models import ApiToken
-from control_plane.auth.principal import PrincipalKind, Scope
 from control_plane.auth.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -19,12 +21,15 @@ from control_plane.auth.schemas import (
     TokenPairPublic,
 )
 from control_plane.auth.service import AuthService
-from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, app_state
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
+from control_plane.principal import PrincipalKind, Scope
 from control_plane.tenants.service import TenantService
 
 router = APIRouter()
+
+AuthHotPathDep = Annotated[AuthHotPath, Depends(app_state("auth_hot_path", AuthHotPath))]
 
 
 def token_public(token: ApiToken) -> ApiTokenPublic:
@@ -41,9 +46,9 @@ def token_public(token: ApiToken) -> ApiTokenPublic:
 
 @router.post("/v1/auth/login", response_model=TokenPairPublic, tags=["auth"], operation_id="login")
 async def login(
-    body: LoginRequest, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
+    body: LoginRequest, session: SessionDep, settings: SettingsDep, hot_path: AuthHotPathDep
 ) -> TokenPairPublic:
-    pair = await AuthService(session, settings, cache).login(body.email, body.password)
+    pair = await AuthService(session, settings, hot_path).login(body.email, body.password)
     return TokenPairPublic(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -53,9 +58,9 @@ async def login(
     "/v1/auth/refresh", response_model=TokenPairPublic, tags=["auth"], operation_id="refresh"
 )
 async def refresh(
-    body: RefreshRequest, session: SessionDep, settings: SettingsDep, cache: HotCacheDep
+    body: RefreshRequest, session: SessionDep, settings: SettingsDep, hot_path: AuthHotPathDep
 ) -> TokenPairPublic:
-    pair = await AuthService(session, settings, cache).refresh(body.refresh_token)
+    pair = await AuthService(session, settings, hot_path).refresh(body.refresh_token)
     return TokenPairPublic(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
@@ -87,11 +92,11 @@ async def create_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
 ) -> ApiTokenCreated:
     principal.require(tenant_id, Scope.ADMIN)
     await TenantService(session).get(tenant_id)
-    issued = await AuthService(session, settings, cache).create_api_token(
+    issued = await AuthService(session, settings, hot_path).create_api_token(
         tenant_id, body.name, body.scopes
     )
     return ApiTokenCreated(**token_public(issued.token).model_dump(), token=issued.secret)
@@ -108,11 +113,11 @@ async def list_tokens(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
     page: PageDep,
 ) -> Page[ApiTokenPublic]:
     principal.require(tenant_id, Scope.ADMIN)
-    rows = await AuthService(session, settings, cache).list_api_tokens(
+    rows = await AuthService(session, settings, hot_path).list_api_tokens(
         tenant_id, after=page.cursor, limit=page.limit + 1
     )
     return make_page(rows, page.limit, token_public)
@@ -130,11 +135,11 @@ async def get_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
 ) -> ApiTokenPublic:
     principal.require(tenant_id, Scope.ADMIN)
     return token_public(
-        await AuthService(session, settings, cache).get_api_token(tenant_id, token_id)
+        await AuthService(session, settings, hot_path).get_api_token(tenant_id, token_id)
     )
 
 
@@ -150,10 +155,10 @@ async def revoke_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
 ) -> ApiTokenPublic:
     principal.require(tenant_id, Scope.ADMIN)
-    token = await AuthService(session, settings, cache).revoke_api_token(tenant_id, token_id)
+    token = await AuthService(session, settings, hot_path).revoke_api_token(tenant_id, token_id)
     return token_public(token)
 
 
@@ -170,14 +175,14 @@ async def add_member(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
 ) -> MemberPublic:
     if body.role.value == "owner":
         principal.require_owner(tenant_id)
     else:
         principal.require(tenant_id, Scope.ADMIN)
     await TenantService(session).get(tenant_id)
-    user, membership = await AuthService(session, settings, cache).add_member(
+    user, membership = await AuthService(session, settings, hot_path).add_member(
         tenant_id, body.email, body.password, body.role
     )
     return MemberPublic(
@@ -214,7 +219,7 @@ async def remove_member(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: AuthHotPathDep,
 ) -> None:
     principal.require_owner(tenant_id)
-    await AuthService(session, settings, cache).remove_member(tenant_id, user_id)
+    await AuthService(session, settings, hot_path).remove_member(tenant_id, user_id)

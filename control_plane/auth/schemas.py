@@ -4,8 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from control_plane.auth.principal import Role, Scope
 from control_plane.http.schemas import RequestModel
+from control_plane.principal import Role, Scope
 
 
 class LoginRequest(RequestModel):

@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control_plane.auth.hot_path import AuthHotPath
 from control_plane.auth.models import ApiToken, Membership, RefreshToken, User
 from control_plane.auth.passwords import hash_password, verify_password
-from control_plane.auth.principal import Principal, PrincipalKind, Role, Scope
 from control_plane.auth.repository import (
     ApiTokenRepository,
     RefreshTokenRepository,
@@ -27,8 +27,8 @@ from control_plane.auth.tokens import (
 )
 from control_plane.db.base import utcnow
 from control_plane.errors import AuthenticationError, ConflictError, NotFoundError
-from control_plane.hot_cache import HotPathCache
 from control_plane.ids import hash_secret, new_id, new_secret, secrets_match
+from control_plane.principal import Principal, PrincipalKind, Role, Scope
 from control_plane.settings import ControlPlaneSettings
 
 
@@ -50,11 +50,11 @@ class AuthService:
         self,
         session: AsyncSession,
         settings: ControlPlaneSettings,
-        cache: HotPathCache | None = None,
+        hot_path: AuthHotPath | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
-        self._cache = cache or HotPathCache(ttl_s=0)
+        self._hot = hot_path or AuthHotPath.uncached()
         self._users = UserRepository(session)
         self._refresh = RefreshTokenRepository(session)
         self._api_tokens = ApiTokenRepository(session)
@@ -101,8 +101,13 @@ class AuthService:
         except IntegrityError as exc:  # the same user or membership was added concurrently
             await self._session.rollback()
             raise ConflictError("this user is already a member of the tenant") from exc
-        self._cache.clear()
+        self._hot.changed()
         return user, membership
+
+    def stage_owner(self, user_id: str, tenant_id: str) -> None:
+        """Makes the user the owner of a tenant being created in this session; the
+        tenant's creation commits both."""
+        self._session.add(Membership(user_id=user_id, tenant_id=tenant_id, role=Role.OWNER))
 
     async def list_members(self, tenant_id: str) -> Sequence[tuple[User, Membership]]:
         return await self._users.list_members(tenant_id)
@@ -113,7 +118,7 @@ class AuthService:
             raise NotFoundError("member not found")
         await self._users.delete_membership(membership)
         await self._session.commit()
-        self._cache.clear()
+        self._hot.changed()
 
     async def ensure_platform_admin(self, email: str, password: str) -> bool:
         """Creates the first platform admin; False when one exists already."""
@@ -167,11 +172,11 @@ class AuthService:
         if is_api_token(bearer):
             return await self._authenticate_api_token(bearer)
         user_id = decode_access_token(bearer, self._secret)
-        hit, cached = self._cache.principals.get(f"user:{user_id}")
+        hit, cached = self._hot.principals.get(f"user:{user_id}")
         if hit and cached is not None:
             return cached
         principal = await self._load_user_principal(user_id)
-        self._cache.principals.put(f"user:{user_id}", principal)
+        self._hot.principals.put(f"user:{user_id}", principal)
         return principal
 
     async def _load_user_principal(self, user_id: str) -> Principal:
@@ -188,7 +193,7 @@ class AuthService:
 
     async def _authenticate_api_token(self, bearer: str) -> Principal:
         cache_key = f"token:{hash_secret(bearer)}"
-        hit, cached = self._cache.principals.get(cache_key)
+        hit, cached = self._hot.principals.get(cache_key)
         if hit and cached is not None:
             return cached
         parts = parse_api_token(bearer)
@@ -215,7 +220,7 @@ class AuthService:
         # Cached for at most min(cache TTL, touch interval), so last_used_at is still
         # written about once per touch interval while the token is in use.
         if self._settings.token_touch_interval_s >= self._settings.hot_cache_ttl_s:
-            self._cache.principals.put(cache_key, principal)
+            self._hot.principals.put(cache_key, principal)
         return principal
 
     # -- API tokens -------------------------------------------------------------------
@@ -252,5 +257,5 @@ class AuthService:
         if token.revoked_at is None:
             token.revoked_at = utcnow()
             await self._session.commit()
-        self._cache.clear()
+        self._hot.changed()
         return token

@@ -1,77 +1,22 @@
-"""Signed tokens (JWT, HS256) and API token formatting: pure functions."""
+"""Access tokens (signed, see `signed_tokens.py`) and API token formatting: pure functions."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any
 
-import jwt
+from control_plane.signed_tokens import decode_signed_token, encode_signed_token
 
-from control_plane.errors import AuthenticationError
-
-_ALGORITHM = "HS256"
-_ISSUER = "tidecast"
 ACCESS_AUDIENCE = "tidecast-api"
-PLAYBACK_AUDIENCE = "tidecast-playback"
 API_TOKEN_PREFIX = "tc_"
 
 
 def encode_access_token(user_id: str, secret: str, ttl_s: int, now: float | None = None) -> str:
-    issued = int(now if now is not None else time.time())
-    claims = {
-        "sub": user_id,
-        "iat": issued,
-        "exp": issued + ttl_s,
-        "iss": _ISSUER,
-        "aud": ACCESS_AUDIENCE,
-    }
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+    return encode_signed_token(user_id, ACCESS_AUDIENCE, secret, ttl_s, now)[0]
 
 
 def decode_access_token(token: str, secret: str) -> str:
     """Returns the user id, or raises AuthenticationError."""
-    return str(_decode(token, secret, ACCESS_AUDIENCE)["sub"])
-
-
-def encode_playback_token(
-    playback_id: str, secret: str, ttl_s: int, now: float | None = None
-) -> tuple[str, int]:
-    issued = int(now if now is not None else time.time())
-    expires = issued + ttl_s
-    claims = {
-        "sub": playback_id,
-        "iat": issued,
-        "exp": expires,
-        "iss": _ISSUER,
-        "aud": PLAYBACK_AUDIENCE,
-    }
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM), expires
-
-
-def playback_token_grants(token: str, playback_id: str, secret: str) -> bool:
-    try:
-        claims = _decode(token, secret, PLAYBACK_AUDIENCE)
-    except AuthenticationError:
-        return False
-    return claims.get("sub") == playback_id
-
-
-def _decode(token: str, secret: str, audience: str) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=[_ALGORITHM],
-            audience=audience,
-            issuer=_ISSUER,
-            options={"require": ["exp", "sub", "aud", "iss"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise AuthenticationError("token expired") from exc
-    except jwt.InvalidTokenError as exc:
-        raise AuthenticationError("invalid token") from exc
-    return claims
+    return str(decode_signed_token(token, secret, ACCESS_AUDIENCE)["sub"])
 
 
 @dataclass(frozen=True, slots=True)

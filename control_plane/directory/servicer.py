@@ -15,15 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tidecast.directory.v1 import directory_pb2 as pb
 from tidecast.directory.v1 import directory_pb2_grpc
 
-from control_plane.auth.principal import Principal, PrincipalKind
 from control_plane.auth.service import AuthService
 from control_plane.db.lazy_session import LazySession
 from control_plane.edge_control.servicer import GRPC_CODE_BY_ERROR, node_credential
 from control_plane.edges.service import EdgeRegistryService
 from control_plane.errors import AuthenticationError, ControlPlaneError, PermissionDeniedError
-from control_plane.hot_cache import HotPathCache
+from control_plane.hot_paths import HotPaths
+from control_plane.principal import Principal, PrincipalKind
 from control_plane.settings import ControlPlaneSettings
-from control_plane.streams.repository import StreamRepository
+from control_plane.streams.service import StreamService
 
 MAX_RESOLVE = 1000
 _MAX_CREDENTIAL_LEN = 4096
@@ -56,11 +56,11 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         self,
         settings: ControlPlaneSettings,
         session_factory: async_sessionmaker[AsyncSession],
-        cache: HotPathCache,
+        hot_paths: HotPaths,
     ) -> None:
         self._settings = settings
         self._sessions = session_factory
-        self._cache = cache
+        self._hot = hot_paths
         self._ttl_s = max(1, int(settings.hot_cache_ttl_s))
 
     async def _call(
@@ -69,7 +69,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         session = LazySession(self._sessions)
         try:
             caller = await AuthService(
-                session.as_session(), self._settings, self._cache
+                session.as_session(), self._settings, self._hot.auth
             ).authenticate(node_credential(context))
             if not caller.platform_admin:
                 raise PermissionDeniedError("the directory answers platform credentials only")
@@ -90,7 +90,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         async def body(session: AsyncSession) -> pb.AuthenticateResponse:
             if not request.bearer or len(request.bearer) > _MAX_CREDENTIAL_LEN:
                 raise AuthenticationError("missing or malformed credential")
-            principal = await AuthService(session, self._settings, self._cache).authenticate(
+            principal = await AuthService(session, self._settings, self._hot.auth).authenticate(
                 request.bearer
             )
             return pb.AuthenticateResponse(
@@ -108,7 +108,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
         async def body(session: AsyncSession) -> pb.VerifyNodeResponse:
             if not request.node_credential or len(request.node_credential) > _MAX_CREDENTIAL_LEN:
                 raise AuthenticationError("missing or malformed node credential")
-            registry = EdgeRegistryService(session, self._settings, self._cache)
+            registry = EdgeRegistryService(session, self._settings, self._hot.edges)
             auth = await registry.authenticate_node(request.node_credential)
             node = await registry.get_active_node(auth.node_id)
             return pb.VerifyNodeResponse(
@@ -127,7 +127,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServicer):
             ids = [i for i in dict.fromkeys(request.stream_ids) if 0 < len(i) <= 64]
             if len(ids) > MAX_RESOLVE:
                 raise PermissionDeniedError(f"at most {MAX_RESOLVE} stream ids per call")
-            owners = await StreamRepository(session).owners(ids) if ids else []
+            owners = await StreamService(session, self._settings).owners(ids)
             return pb.ResolveStreamsResponse(
                 streams=[
                     pb.ResolvedStream(stream_id=s, tenant_id=t, playback_id=p) for s, t, p in owners

@@ -14,6 +14,7 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 from tidecast.edge.v1 import edge_control_pb2_grpc
 
 from control_plane.db.lazy_session import LazySession
+from control_plane.edges.hot_path import NodeAuth
 from control_plane.edges.models import NodeState
 from control_plane.edges.service import EdgeRegistryService, NodeLoad, NodeRegistration
 from control_plane.errors import (
@@ -24,11 +25,12 @@ from control_plane.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from control_plane.hot_cache import HotPathCache, NodeAuth
+from control_plane.hot_paths import HotPaths
 from control_plane.observability.metrics import ControlPlaneMetrics
 from control_plane.settings import ControlPlaneSettings
 from control_plane.streams.decisions import PlayDenial, PublishDenial
-from control_plane.streams.service import StreamService
+from control_plane.streams.edge_decisions import EdgeDecisionService
+from control_plane.tenants.service import TenantService
 
 GRPC_CODE_BY_ERROR: dict[type[ControlPlaneError], grpc.StatusCode] = {
     AuthenticationError: grpc.StatusCode.UNAUTHENTICATED,
@@ -74,12 +76,12 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         settings: ControlPlaneSettings,
         session_factory: async_sessionmaker[AsyncSession],
         metrics: ControlPlaneMetrics,
-        cache: HotPathCache,
+        hot_paths: HotPaths,
     ) -> None:
         self._settings = settings
         self._sessions = session_factory
         self._metrics = metrics
-        self._cache = cache
+        self._hot = hot_paths
         self._decision_counters: dict[tuple[str, str], Counter] = {}
         self._latency_children: dict[tuple[str, str], Histogram] = {}
 
@@ -105,10 +107,22 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
             await session.close()
             self._latency(rpc, code.name).observe(time.perf_counter() - started)
 
-    async def _node(self, session: AsyncSession, context: Context) -> NodeAuth:
-        return await EdgeRegistryService(session, self._settings, self._cache).authenticate_node(
-            node_credential(context)
+    def _registry(self, session: AsyncSession) -> EdgeRegistryService:
+        return EdgeRegistryService(session, self._settings, self._hot.edges)
+
+    def _decisions(
+        self, session: AsyncSession, registry: EdgeRegistryService
+    ) -> EdgeDecisionService:
+        return EdgeDecisionService(
+            session,
+            self._settings,
+            self._hot.streams,
+            tenants=TenantService(session),
+            nodes=registry,
         )
+
+    async def _node(self, registry: EdgeRegistryService, context: Context) -> NodeAuth:
+        return await registry.authenticate_node(node_credential(context))
 
     async def EnrollNode(
         self, request: pb.EnrollNodeRequest, context: Context
@@ -126,9 +140,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                 bandwidth_capacity_bps=request.bandwidth_capacity_bps,
                 version=request.version[:64],
             )
-            enrolled = await EdgeRegistryService(session, self._settings, self._cache).enroll(
-                request.enrollment_token, registration
-            )
+            enrolled = await self._registry(session).enroll(request.enrollment_token, registration)
             return pb.EnrollNodeResponse(
                 node_id=enrolled.node.id,
                 node_credential=enrolled.credential,
@@ -142,8 +154,8 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         self, request: pb.HeartbeatRequest, context: Context
     ) -> pb.HeartbeatResponse:
         async def body(session: AsyncSession) -> pb.HeartbeatResponse:
-            auth = await self._node(session, context)
-            registry = EdgeRegistryService(session, self._settings, self._cache)
+            registry = self._registry(session)
+            auth = await self._node(registry, context)
             node = await registry.get_active_node(auth.node_id)
             await registry.heartbeat(
                 node,
@@ -161,9 +173,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                 ),
             )
             carried = [s.stream_id for s in request.streams if s.is_origin and s.stream_id]
-            await StreamService(session, self._settings, self._cache).sync_node_streams(
-                node.id, carried
-            )
+            await self._decisions(session, registry).sync_node_streams(node.id, carried)
             await registry.commit()
             state = (
                 pb.NODE_STATE_DRAINING if node.state == NodeState.DRAINING else pb.NODE_STATE_ACTIVE
@@ -178,7 +188,8 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         self, request: pb.AuthorizePublishRequest, context: Context
     ) -> pb.AuthorizePublishResponse:
         async def body(session: AsyncSession) -> pb.AuthorizePublishResponse:
-            node = await self._node(session, context)
+            registry = self._registry(session)
+            node = await self._node(registry, context)
             if not request.stream_key or len(request.stream_key) > _MAX_KEY_LEN:
                 self._count("AuthorizePublish", PublishDenial.INVALID_KEY)
                 return pb.AuthorizePublishResponse(
@@ -186,7 +197,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     denial=PUBLISH_DENIAL_TO_PB[PublishDenial.INVALID_KEY],
                     message="invalid stream key",
                 )
-            verdict = await StreamService(session, self._settings, self._cache).authorize_publish(
+            verdict = await self._decisions(session, registry).authorize_publish(
                 request.stream_key, node_id=node.node_id, node_draining=node.draining
             )
             self._count("AuthorizePublish", verdict.denial)
@@ -211,7 +222,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     recording=verdict.recording,
                     transcode_profile=verdict.transcode_profile,
                     private_playback=verdict.private_playback,
-                    segment_duration_ms=2000,
+                    segment_duration_ms=self._settings.segment_duration_ms,
                 ),
                 cache_ttl_ms=self._settings.decision_cache_ttl_ms,
             )
@@ -222,7 +233,8 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
         self, request: pb.AuthorizePlayRequest, context: Context
     ) -> pb.AuthorizePlayResponse:
         async def body(session: AsyncSession) -> pb.AuthorizePlayResponse:
-            await self._node(session, context)
+            registry = self._registry(session)
+            await self._node(registry, context)
             token = request.token if request.HasField("token") else None
             if len(request.playback_id) > 64 or (token is not None and len(token) > 4096):
                 self._count("AuthorizePlay", PlayDenial.UNKNOWN_STREAM)
@@ -231,7 +243,7 @@ class EdgeControlServicer(edge_control_pb2_grpc.EdgeControlServicer):
                     denial=pb.PLAY_DENIAL_REASON_UNKNOWN_STREAM,
                     message="unknown stream",
                 )
-            verdict = await StreamService(session, self._settings, self._cache).authorize_play(
+            verdict = await self._decisions(session, registry).authorize_play(
                 request.playback_id, token
             )
             self._count("AuthorizePlay", verdict.denial)

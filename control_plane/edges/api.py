@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from control_plane.db.base import utcnow
+from control_plane.edges.hot_path import EdgesHotPath
 from control_plane.edges.models import Cluster, Node
 from control_plane.edges.schemas import (
     ClusterCreate,
@@ -17,12 +18,14 @@ from control_plane.edges.schemas import (
 )
 from control_plane.edges.service import EdgeRegistryService
 from control_plane.edges.status import node_status
-from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep, SettingsDep
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, app_state
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
 from control_plane.settings import ControlPlaneSettings
 
 router = APIRouter(tags=["edges"])
+
+EdgesHotPathDep = Annotated[EdgesHotPath, Depends(app_state("edges_hot_path", EdgesHotPath))]
 
 
 def cluster_public(cluster: Cluster) -> ClusterPublic:
@@ -95,10 +98,10 @@ async def delete_cluster(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: EdgesHotPathDep,
 ) -> None:
     principal.require_platform_admin()
-    await EdgeRegistryService(session, settings, cache).delete_cluster(cluster_id)
+    await EdgeRegistryService(session, settings, hot_path).delete_cluster(cluster_id)
 
 
 @router.post(
@@ -151,10 +154,10 @@ async def drain_node(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: EdgesHotPathDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings, cache).set_draining(node_id, True)
+    node = await EdgeRegistryService(session, settings, hot_path).set_draining(node_id, True)
     return node_public(node, settings)
 
 
@@ -164,10 +167,10 @@ async def undrain_node(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: EdgesHotPathDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings, cache).set_draining(node_id, False)
+    node = await EdgeRegistryService(session, settings, hot_path).set_draining(node_id, False)
     return node_public(node, settings)
 
 
@@ -177,8 +180,8 @@ async def revoke_node(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: EdgesHotPathDep,
 ) -> NodePublic:
     principal.require_platform_admin()
-    node = await EdgeRegistryService(session, settings, cache).revoke_node(node_id)
+    node = await EdgeRegistryService(session, settings, hot_path).revoke_node(node_id)
     return node_public(node, settings)

@@ -90,3 +90,11 @@ class NodeRepository:
             query = query.where(Node.id > after)
         result = await self._session.execute(query.order_by(Node.id).limit(limit))
         return result.scalars().all()
+
+    async def presence(self, node_id: str) -> tuple[datetime | None, datetime | None] | None:
+        """(last heartbeat, revoked at) of the node, in one narrow read."""
+        result = await self._session.execute(
+            select(Node.last_heartbeat_at, Node.revoked_at).where(Node.id == node_id)
+        )
+        row = result.first()
+        return None if row is None else (row[0], row[1])

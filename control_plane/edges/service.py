@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.db.base import utcnow
+from control_plane.edges.hot_path import EdgesHotPath, NodeAuth
 from control_plane.edges.models import Cluster, EnrollmentToken, Node, NodeState
 from control_plane.edges.repository import (
     ClusterRepository,
@@ -22,7 +23,6 @@ from control_plane.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from control_plane.hot_cache import HotPathCache, NodeAuth
 from control_plane.ids import hash_secret, new_id, new_secret
 from control_plane.settings import ControlPlaneSettings
 
@@ -54,6 +54,14 @@ class NodeLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class NodePresence:
+    """Whether a node still holds what it publishes: its last heartbeat, its revocation."""
+
+    last_heartbeat_at: datetime | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EnrolledNode:
     node: Node
     credential: str
@@ -64,11 +72,11 @@ class EdgeRegistryService:
         self,
         session: AsyncSession,
         settings: ControlPlaneSettings,
-        cache: HotPathCache | None = None,
+        hot_path: EdgesHotPath | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
-        self._cache = cache or HotPathCache(ttl_s=0)
+        self._hot = hot_path or EdgesHotPath.uncached()
         self._clusters = ClusterRepository(session)
         self._tokens = EnrollmentTokenRepository(session)
         self._nodes = NodeRepository(session)
@@ -100,7 +108,7 @@ class EdgeRegistryService:
         cluster = await self.get_cluster(cluster_id)
         await self._clusters.delete(cluster)
         await self._session.commit()
-        self._cache.clear()  # its nodes' credentials went with it
+        self._hot.changed()  # its nodes' credentials went with it
 
     async def create_enrollment_token(self, cluster_id: str, ttl_s: int) -> tuple[str, datetime]:
         if ttl_s > self._settings.enrollment_token_max_ttl_s:
@@ -138,7 +146,7 @@ class EdgeRegistryService:
         node = await self.get_node(node_id)
         node.state = NodeState.DRAINING if draining else NodeState.ACTIVE
         await self._session.commit()
-        self._cache.clear()
+        self._hot.changed()
         return node
 
     async def revoke_node(self, node_id: str) -> Node:
@@ -146,7 +154,7 @@ class EdgeRegistryService:
         if node.revoked_at is None:
             node.revoked_at = utcnow()
             await self._session.commit()
-        self._cache.clear()
+        self._hot.changed()
         return node
 
     async def enroll(self, enrollment_token: str, registration: NodeRegistration) -> EnrolledNode:
@@ -186,7 +194,7 @@ class EdgeRegistryService:
 
     async def authenticate_node(self, credential: str) -> NodeAuth:
         credential_hash = hash_secret(credential)
-        hit, auth = self._cache.nodes.get(credential_hash)
+        hit, auth = self._hot.nodes.get(credential_hash)
         if not hit:
             node = await self._nodes.get_by_credential(credential_hash)
             auth = (
@@ -194,10 +202,18 @@ class EdgeRegistryService:
                 if node is not None and node.revoked_at is None
                 else None
             )
-            self._cache.nodes.put(credential_hash, auth)
+            self._hot.nodes.put(credential_hash, auth)
         if auth is None:
             raise AuthenticationError("unknown or revoked node credential")
         return auth
+
+    async def presence(self, node_id: str) -> NodePresence | None:
+        """None when no such node exists (its cluster was deleted)."""
+        row = await self._nodes.presence(node_id)
+        if row is None:
+            return None
+        last_heartbeat_at, revoked_at = row
+        return NodePresence(last_heartbeat_at=last_heartbeat_at, revoked=revoked_at is not None)
 
     async def get_active_node(self, node_id: str) -> Node:
         node = await self.get_node(node_id)

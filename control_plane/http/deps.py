@@ -4,26 +4,33 @@ Every dependency is `async def`, even the trivial ones: FastAPI runs plain `def`
 dependencies on a worker thread, and a thread hop per dependency per request cost more
 than everything else a list request does.
 
-The caller is resolved without the request's session: API tokens and users are
-answered from the hot-path cache, and only a miss opens a session (of its own), so
-reads that need no session - the stream list - never create one.
+The caller is resolved by the `Authenticator` the composition root puts in the app's
+state (auth's `BearerAuthenticator`), without the request's session: API tokens and users
+are answered from auth's hot-path cache, and only a miss opens a session (of its own), so
+reads that need no session - the stream list - never create one. Each domain's routes
+get their domain's hot path the same way (`app_state`), so this module knows no domain.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from control_plane.auth.principal import Principal
-from control_plane.auth.service import AuthService
-from control_plane.db.lazy_session import LazySession
 from control_plane.errors import AuthenticationError
-from control_plane.hot_cache import HotPathCache
+from control_plane.principal import Principal
 from control_plane.settings import ControlPlaneSettings
+
+T = TypeVar("T")
+
+
+class Authenticator(Protocol):
+    async def __call__(self, bearer: str) -> Principal:
+        """The caller `bearer` authenticates, or AuthenticationError."""
+        ...
 
 
 async def get_settings(request: Request) -> ControlPlaneSettings:
@@ -37,13 +44,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_hot_cache(request: Request) -> HotPathCache:
-    cache: HotPathCache = request.app.state.hot_cache
-    return cache
+def app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency returning the app state's `name`, which the composition root set."""
+
+    async def get(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
 SettingsDep = Annotated[ControlPlaneSettings, Depends(get_settings)]
-HotCacheDep = Annotated[HotPathCache, Depends(get_hot_cache)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
@@ -58,13 +70,8 @@ def bearer_token(request: Request) -> str:
 async def authenticate(request: Request) -> Principal:
     """The caller of `request`; for endpoints that take no dependencies (see
     `streams.api.list_streams`)."""
-    state = request.app.state
-    session = LazySession(state.session_factory)
-    try:
-        auth = AuthService(session.as_session(), state.settings, state.hot_cache)
-        return await auth.authenticate(bearer_token(request))
-    finally:
-        await session.close()
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator(bearer_token(request))
 
 
 async def get_principal(request: Request) -> Principal:

@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
-from control_plane.auth.principal import Scope
 from control_plane.http.deps import (
-    HotCacheDep,
     PageCursor,
     PageLimit,
     PrincipalDep,
     SessionDep,
     SettingsDep,
+    app_state,
     authenticate,
 )
 from control_plane.http.schemas import Page
+from control_plane.principal import Scope
 from control_plane.settings import ControlPlaneSettings
+from control_plane.streams.hot_path import StreamsHotPath
 from control_plane.streams.listing import StreamListing
 from control_plane.streams.models import Stream
 from control_plane.streams.page_body import stream_page_body
@@ -32,6 +34,10 @@ from control_plane.streams.urls import playback_url
 from control_plane.tenants.service import TenantService
 
 router = APIRouter(tags=["streams"])
+
+StreamsHotPathDep = Annotated[
+    StreamsHotPath, Depends(app_state("streams_hot_path", StreamsHotPath))
+]
 
 
 def stream_public(service: StreamService, stream: Stream) -> StreamPublic:
@@ -73,11 +79,11 @@ async def create_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> StreamWithKeyPublic:
     principal.require(tenant_id, Scope.WRITE)
     await TenantService(session).get(tenant_id)
-    service = StreamService(session, settings, cache)
+    service = StreamService(session, settings, hot_path)
     issued = await service.create(
         tenant_id,
         body.name,
@@ -121,10 +127,10 @@ async def get_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> StreamPublic:
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings, cache)
+    service = StreamService(session, settings, hot_path)
     return stream_public(service, await service.get(tenant_id, stream_id))
 
 
@@ -140,10 +146,10 @@ async def update_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> StreamPublic:
     principal.require(tenant_id, Scope.WRITE)
-    service = StreamService(session, settings, cache)
+    service = StreamService(session, settings, hot_path)
     changes = StreamChanges(**body.model_dump(exclude_unset=True))
     return stream_public(service, await service.update(tenant_id, stream_id, changes))
 
@@ -157,10 +163,10 @@ async def delete_stream(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> None:
     principal.require(tenant_id, Scope.WRITE)
-    await StreamService(session, settings, cache).delete(tenant_id, stream_id)
+    await StreamService(session, settings, hot_path).delete(tenant_id, stream_id)
 
 
 @router.post(
@@ -174,10 +180,10 @@ async def rotate_key(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> StreamWithKeyPublic:
     principal.require(tenant_id, Scope.WRITE)
-    service = StreamService(session, settings, cache)
+    service = StreamService(session, settings, hot_path)
     return with_key(service, await service.rotate_key(tenant_id, stream_id))
 
 
@@ -194,10 +200,10 @@ async def create_playback_token(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    cache: HotCacheDep,
+    hot_path: StreamsHotPathDep,
 ) -> PlaybackTokenPublic:
     principal.require(tenant_id, Scope.READ)
-    service = StreamService(session, settings, cache)
+    service = StreamService(session, settings, hot_path)
     stream = await service.get(tenant_id, stream_id)
     token, expires_at = await service.issue_playback_token(tenant_id, stream_id, body.ttl_seconds)
     return PlaybackTokenPublic(

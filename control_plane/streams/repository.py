@@ -4,16 +4,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from control_plane.edges.models import Node
 from control_plane.streams.models import Stream
-from control_plane.tenants.models import Tenant, TenantStatus
 
 
 @dataclass(frozen=True, slots=True)
-class PublishRow:
+class PublishStream:
+    """The stream's own part of a publish decision."""
+
     stream_id: str
     tenant_id: str
     playback_id: str
@@ -21,19 +21,18 @@ class PublishRow:
     recording: bool
     transcode_profile: str
     private_playback: bool
-    tenant_active: bool
+    #: The node publishing the stream right now, if any, and since when.
     live_node_id: str | None
     live_since: datetime | None
-    live_node_heartbeat_at: datetime | None
-    live_node_revoked: bool
 
 
 @dataclass(frozen=True, slots=True)
-class PlayRow:
+class PlayStream:
+    """The stream's own part of a play decision."""
+
     stream_id: str
     tenant_id: str
     private_playback: bool
-    tenant_active: bool
 
 
 class StreamRepository:
@@ -72,31 +71,22 @@ class StreamRepository:
         await self._session.delete(stream)
         await self._session.flush()
 
-    async def publish_row(self, key_hash: str) -> PublishRow | None:
-        """Everything a publish decision needs, in one round trip."""
-        query = (
-            select(
-                Stream.id,
-                Stream.tenant_id,
-                Stream.playback_id,
-                Stream.enabled,
-                Stream.recording,
-                Stream.transcode_profile,
-                Stream.private_playback,
-                Tenant.status,
-                Stream.live_node_id,
-                Stream.live_since,
-                Node.last_heartbeat_at,
-                Node.revoked_at,
-            )
-            .join(Tenant, Tenant.id == Stream.tenant_id)
-            .outerjoin(Node, and_(Node.id == Stream.live_node_id))
-            .where(Stream.key_hash == key_hash)
-        )
+    async def publish_stream(self, key_hash: str) -> PublishStream | None:
+        query = select(
+            Stream.id,
+            Stream.tenant_id,
+            Stream.playback_id,
+            Stream.enabled,
+            Stream.recording,
+            Stream.transcode_profile,
+            Stream.private_playback,
+            Stream.live_node_id,
+            Stream.live_since,
+        ).where(Stream.key_hash == key_hash)
         row = (await self._session.execute(query)).first()
         if row is None:
             return None
-        return PublishRow(
+        return PublishStream(
             stream_id=row[0],
             tenant_id=row[1],
             playback_id=row[2],
@@ -104,28 +94,18 @@ class StreamRepository:
             recording=row[4],
             transcode_profile=row[5],
             private_playback=row[6],
-            tenant_active=row[7] == TenantStatus.ACTIVE,
-            live_node_id=row[8],
-            live_since=row[9],
-            live_node_heartbeat_at=row[10],
-            live_node_revoked=row[11] is not None,
+            live_node_id=row[7],
+            live_since=row[8],
         )
 
-    async def play_row(self, playback_id: str) -> PlayRow | None:
-        query = (
-            select(Stream.id, Stream.tenant_id, Stream.private_playback, Tenant.status)
-            .join(Tenant, Tenant.id == Stream.tenant_id)
-            .where(Stream.playback_id == playback_id)
+    async def play_stream(self, playback_id: str) -> PlayStream | None:
+        query = select(Stream.id, Stream.tenant_id, Stream.private_playback).where(
+            Stream.playback_id == playback_id
         )
         row = (await self._session.execute(query)).first()
         if row is None:
             return None
-        return PlayRow(
-            stream_id=row[0],
-            tenant_id=row[1],
-            private_playback=row[2],
-            tenant_active=row[3] == TenantStatus.ACTIVE,
-        )
+        return PlayStream(stream_id=row[0], tenant_id=row[1], private_playback=row[2])
 
     async def mark_live(self, stream_id: str, node_id: str, now: datetime) -> None:
         await self._session.execute(

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from collections.abc import Callable
+from typing import Annotated
 
-from control_plane.auth.principal import Scope
-from control_plane.http.deps import HotCacheDep, PageDep, PrincipalDep, SessionDep
+from fastapi import APIRouter, Depends, status
+
+from control_plane.auth.service import AuthService
+from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, app_state
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
+from control_plane.principal import Scope
 from control_plane.tenants.models import Tenant
 from control_plane.tenants.schemas import TenantCreate, TenantPublic, TenantUpdate
 from control_plane.tenants.service import TenantService
 
 router = APIRouter(tags=["tenants"])
+
+#: What tenant writes call (the composition root wires it to clear the hot-path caches).
+TenantsChangedDep = Annotated[Callable[[], None], Depends(app_state("tenants_changed", object))]
 
 
 def tenant_public(tenant: Tenant) -> TenantPublic:
@@ -26,9 +33,14 @@ def tenant_public(tenant: Tenant) -> TenantPublic:
     operation_id="create_tenant",
 )
 async def create_tenant(
-    body: TenantCreate, principal: PrincipalDep, session: SessionDep, cache: HotCacheDep
+    body: TenantCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    changed: TenantsChangedDep,
 ) -> TenantPublic:
-    return tenant_public(await TenantService(session, cache).create(principal, body.name))
+    owners = AuthService(session, settings)
+    return tenant_public(await TenantService(session, changed).create(principal, body.name, owners))
 
 
 @router.get("/v1/tenants", response_model=Page[TenantPublic], operation_id="list_tenants")
@@ -51,10 +63,10 @@ async def update_tenant(
     body: TenantUpdate,
     principal: PrincipalDep,
     session: SessionDep,
-    cache: HotCacheDep,
+    changed: TenantsChangedDep,
 ) -> TenantPublic:
     principal.require(tenant_id, Scope.ADMIN)
-    tenant = await TenantService(session, cache).update(
+    tenant = await TenantService(session, changed).update(
         principal, tenant_id, name=body.name, status=body.status
     )
     return tenant_public(tenant)
@@ -62,7 +74,7 @@ async def update_tenant(
 
 @router.delete("/v1/tenants/{tenant_id}", status_code=204, operation_id="delete_tenant")
 async def delete_tenant(
-    tenant_id: str, principal: PrincipalDep, session: SessionDep, cache: HotCacheDep
+    tenant_id: str, principal: PrincipalDep, session: SessionDep, changed: TenantsChangedDep
 ) -> None:
     principal.require_owner(tenant_id)
-    await TenantService(session, cache).delete(tenant_id)
+    await TenantService(session, changed).delete(tenant_id)

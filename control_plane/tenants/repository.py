@@ -29,3 +29,7 @@ class TenantRepository:
             query = query.where(Tenant.id > after)
         result = await self._session.execute(query.order_by(Tenant.id).limit(limit))
         return result.scalars().all()
+
+    async def status_of(self, tenant_id: str) -> str | None:
+        result = await self._session.execute(select(Tenant.status).where(Tenant.id == tenant_id))
+        return result.scalar_one_or_none()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from control_plane.auth.principal import ROLE_SCOPES, Principal, PrincipalKind, Role, Scope
 from control_plane.errors import NotFoundError, PermissionDeniedError
+from control_plane.principal import ROLE_SCOPES, Principal, PrincipalKind, Role, Scope
 
 
 def tenant_token(tenant: str, *scopes: Scope) -> Principal:

@@ -11,7 +11,7 @@ from tidecast.edge.v1 import edge_control_pb2 as pb
 
 from control_plane.db.models import Base
 from control_plane.settings import ControlPlaneSettings
-from tests.control_plane.conftest import PASSWORD, ControlPlane, running_control_plane, unique
+from tests.control_plane.running import PASSWORD, ControlPlane, running_control_plane, unique
 
 pytestmark = pytest.mark.asyncio
 

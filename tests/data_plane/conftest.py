@@ -26,7 +26,7 @@ from control_plane.app import open_database
 from data_plane.serve import ALL_ROLES, DataPlane, Role, running_data_plane
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import Warehouse
-from tests.control_plane.conftest import ControlPlane, Node, make_settings, running_control_plane
+from tests.control_plane.running import ControlPlane, Node, make_settings, running_control_plane
 
 INGRESS_METHOD = "/tidecast.events.v1.EventIngress/PublishEvents"
 

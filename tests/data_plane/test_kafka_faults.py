@@ -28,7 +28,7 @@ from data_plane.warehouse.clickhouse_warehouse import ClickHouseWarehouse
 from edge_sidecar.ingress_client import IngressClient
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
-from tests.control_plane.conftest import ControlPlane, Node
+from tests.control_plane.running import ControlPlane, Node
 from tests.data_plane.conftest import data_settings
 from tests.data_plane.factory import viewer
 from tests.harness.kafka import TansuBroker

@@ -19,7 +19,7 @@ from data_plane.warehouse.base import Warehouse
 from edge_sidecar.ingress_client import IngressClient, frame_request
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool, RecordClass
-from tests.control_plane.conftest import ControlPlane
+from tests.control_plane.running import ControlPlane
 from tests.data_plane.conftest import Stack, data_settings, running_stack
 from tests.data_plane.factory import event, node_health, now_ms, viewer
 

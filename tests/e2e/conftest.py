@@ -16,10 +16,10 @@ import pytest_asyncio
 from pydantic import SecretStr
 
 from control_plane.app import create_app, open_database
-from control_plane.auth.principal import Scope
 from control_plane.auth.service import AuthService
 from control_plane.grpc_server import create_grpc_server
 from control_plane.observability.metrics import ControlPlaneMetrics
+from control_plane.principal import Scope
 from control_plane.settings import ControlPlaneSettings
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar

@@ -21,7 +21,7 @@ from data_plane.serve import ALL_ROLES, running_data_plane
 from data_plane.warehouse.base import Warehouse
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
-from tests.control_plane.conftest import ControlPlane, make_settings, running_control_plane
+from tests.control_plane.running import ControlPlane, make_settings, running_control_plane
 from tests.data_plane.conftest import data_settings
 from tests.e2e.conftest import needs_ffmpeg
 from tests.e2e.media import publisher

@@ -6,7 +6,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.control_plane.conftest import ControlPlane, fill, unique
 from tests.control_plane.routes import (
     PUBLIC_PATHS,
     Operation,
@@ -14,6 +13,7 @@ from tests.control_plane.routes import (
     platform_operations,
     tenant_operations,
 )
+from tests.control_plane.running import ControlPlane, fill, unique
 
 pytestmark = pytest.mark.asyncio
 

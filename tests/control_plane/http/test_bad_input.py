@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.control_plane.conftest import ControlPlane, fill
 from tests.control_plane.routes import operations
+from tests.control_plane.running import ControlPlane, fill
 
 pytestmark = pytest.mark.asyncio
 

@@ -19,7 +19,7 @@ from control_plane.app import open_database
 from control_plane.db.migrate import alembic_config
 from control_plane.db.models import Base
 from control_plane.settings import ControlPlaneSettings
-from tests.control_plane.conftest import make_settings
+from tests.control_plane.running import make_settings
 
 pytestmark = pytest.mark.asyncio
 

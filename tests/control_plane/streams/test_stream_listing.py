@@ -16,7 +16,7 @@ from control_plane.http.schemas import Page
 from control_plane.streams.listing import tenant_page_statement
 from control_plane.streams.models import Stream
 from control_plane.streams.schemas import StreamPublic
-from tests.control_plane.conftest import ControlPlane
+from tests.control_plane.running import ControlPlane
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,7 +8,7 @@ import pytest
 from tidecast.directory.v1 import directory_pb2 as pb
 from tidecast.directory.v1 import directory_pb2_grpc
 
-from tests.control_plane.conftest import ControlPlane
+from tests.control_plane.running import ControlPlane
 
 pytestmark = pytest.mark.asyncio
 

@@ -10,7 +10,7 @@ import pytest
 from tidecast.common.v1 import common_pb2
 from tidecast.edge.v1 import edge_control_pb2 as pb
 
-from tests.control_plane.conftest import ControlPlane, Node, node_metadata
+from tests.control_plane.running import ControlPlane, Node, node_metadata
 
 pytestmark = pytest.mark.asyncio
 
@@ -216,7 +216,7 @@ async def test_authorize_publish_allows_a_valid_key_with_its_settings(
     )
     assert decision.settings.recording and decision.settings.private_playback
     assert decision.settings.transcode_profile == "ladder-720"
-    assert decision.settings.segment_duration_ms > 0
+    assert decision.settings.segment_duration_ms == control.settings.segment_duration_ms == 2000
     assert decision.cache_ttl_ms == control.settings.decision_cache_ttl_ms
     live = await control.client.get(f"/v1/tenants/{tenant}/streams/{stream['id']}")
     assert live.json()["live"] is True

@@ -1,4 +1,8 @@
-"""Who is calling and what they may do: pure rules, no I/O."""
+"""Who is calling and what they may do: pure rules, no I/O.
+
+Every domain's routes check the caller with these rules, so they sit beside `errors.py`
+rather than inside a domain; `auth/` turns credentials into a `Principal`.
+"""
 
 from __future__ import annotations
 
