@@ -48,7 +48,8 @@ def _exit_with(parent: int) -> None:
 
 
 class WorkerProcesses:
-    """`workers` processes (none: callers run the work on the loop themselves)."""
+    """`workers` processes; with none, the work runs on the calling loop itself (one
+    process, one core), through the same calls."""
 
     def __init__(self, workers: int) -> None:
         if workers < 0:
@@ -80,9 +81,12 @@ class WorkerProcesses:
             await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(self.workers)))
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`function(*args)` on a worker; its arguments and result must pickle."""
+        """`function(*args)` on a worker (with none, here); its arguments and result must
+        pickle."""
         if kwargs:
             raise TypeError("pass arguments by position")
+        if not self.workers:
+            return function(*args, **kwargs)
         pool = self._pool()
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)

@@ -19,7 +19,6 @@ from data_plane.ingest.decoding import (
     Decoded,
     DecodedRows,
     Payload,
-    decode,
     payloads_of,
     rows_of,
     with_dead_letters,
@@ -52,8 +51,6 @@ class DecoderPool:
         await self._processes.start()
 
     async def decode(self, messages: Sequence[BusMessage]) -> Decoded:
-        if not self.workers:
-            return decode(messages)
         payloads = payloads_of(messages)
         parts = self._split(payloads)
         try:
@@ -66,7 +63,7 @@ class DecoderPool:
 
     def _split(self, payloads: list[Payload]) -> list[tuple[int, list[Payload]]]:
         """(offset, part): contiguous parts, one per worker when the fetch is large."""
-        if self.workers == 1 or len(payloads) < _SPLIT_MIN_MESSAGES:
+        if self.workers <= 1 or len(payloads) < _SPLIT_MIN_MESSAGES:
             return [(0, payloads)]
         size = -(-len(payloads) // self.workers)
         return [(start, payloads[start : start + size]) for start in range(0, len(payloads), size)]
