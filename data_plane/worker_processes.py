@@ -18,11 +18,13 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
+from data_plane.errors import DataPlaneError
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class WorkerUnavailableError(Exception):
+class WorkerUnavailableError(DataPlaneError):
     """A worker died; the pool is replaced and the work can be submitted again."""
 
 

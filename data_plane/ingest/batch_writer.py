@@ -49,7 +49,7 @@ class BatchWriter(Protocol):
 
     async def write(self, batches: Sequence[FetchedBatch]) -> Written:
         """Writes consecutive fetches as one batch. May raise a transient error
-        (WarehouseError, BusError, DecoderUnavailableError); called again with the same
+        (WarehouseError, BusError, WorkerUnavailableError); called again with the same
         batches it resumes, writing no event twice (the sink deduplicates) and sending
         no dead letter twice."""
         ...

@@ -26,13 +26,13 @@ from data_plane.bus.base import (
     TopicPartition,
 )
 from data_plane.ingest.batch_writer import BatchWriter, FetchedBatch
-from data_plane.ingest.decoder_pool import DecoderUnavailableError
 from data_plane.ingest.decoding import next_offsets
 from data_plane.ingest.fetched_batches import FetchedBatches
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
 from data_plane.warehouse.event_sink import EventSink
+from data_plane.worker_processes import WorkerUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class IngestConsumer:
         while True:
             try:
                 written = await self._writer.write(batches)
-            except (WarehouseError, BusError, DecoderUnavailableError) as exc:
+            except (WarehouseError, BusError, WorkerUnavailableError) as exc:
                 self._metrics.write_failures.inc()
                 logger.warning("ingest write failed, retrying in %.1f s: %s", backoff, exc)
                 if await _pause(stop, backoff * random.uniform(0.8, 1.2)):

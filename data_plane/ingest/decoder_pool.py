@@ -23,14 +23,10 @@ from data_plane.ingest.decoding import (
     rows_of,
     with_dead_letters,
 )
-from data_plane.worker_processes import WorkerProcesses, WorkerUnavailableError
+from data_plane.worker_processes import WorkerProcesses
 
 #: Below this many messages a fetch is decoded on one worker (splitting costs more).
 _SPLIT_MIN_MESSAGES = 64
-
-
-class DecoderUnavailableError(Exception):
-    """A worker died; the pool is replaced and the batch can be decoded again."""
 
 
 class DecoderPool:
@@ -53,12 +49,9 @@ class DecoderPool:
     async def decode(self, messages: Sequence[BusMessage]) -> Decoded:
         payloads = payloads_of(messages)
         parts = self._split(payloads)
-        try:
-            results = await asyncio.gather(
-                *(self._processes.run(rows_of, part) for _, part in parts)
-            )
-        except WorkerUnavailableError as exc:
-            raise DecoderUnavailableError(str(exc)) from exc
+        # A worker's death raises WorkerUnavailableError: the pool is replaced, and the
+        # batch can be decoded again.
+        results = await asyncio.gather(*(self._processes.run(rows_of, part) for _, part in parts))
         return with_dead_letters(messages, _merge(parts, results))
 
     def _split(self, payloads: list[Payload]) -> list[tuple[int, list[Payload]]]:
