@@ -134,8 +134,8 @@ class IngestConsumer:
         fetched meanwhile is written together, unless a write's worth of messages
         (WRITE_FETCHES fetches) is waiting first. A write's cost in the warehouse is
         largely per write (planning its statements, a part in every table, merging those
-        parts), so fewer, larger writes spend less per event (at 150,000 events/s on chDB,
-        the data plane's process went from 133% to 115% of a core, see docs/benchmarks.md).
+        parts), so fewer, larger writes spend less per event (docs/benchmarks.md,
+        2026-12-06).
         An idle ingest writes a batch as soon as it is fetched."""
         settings = self._settings
         wait_s = settings.ingest_max_wait_ms / 1000

@@ -3,7 +3,7 @@ parsing, Arrow conversion) runs beside the event loop instead of on it.
 
 The loop that fetches, looks up duplicates, inserts and commits (and, in a single-node
 process, also serves the ingress and the API) then spends no per-event Python time on
-decoding; at 100k events/s that was about 40% of its core. (A chDB warehouse decodes
+decoding (docs/benchmarks.md, 2026-12-04). (A chDB warehouse decodes
 the messages itself, see the consumer; this serves a ClickHouse server.)
 """
 
