@@ -146,7 +146,7 @@ async def running_data_plane(
             server = grpc.aio.server(
                 options=[
                     ("grpc.max_receive_message_length", settings.ingress_max_message_bytes),
-                    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+                    ("grpc.max_send_message_length", settings.ingress_max_response_bytes),
                 ]
             )
             judges = WorkerProcesses(settings.ingress_workers)
