@@ -28,7 +28,9 @@ from data_plane.backends import open_bus, open_warehouse
 from data_plane.bus.base import EventBus
 from data_plane.directory.client import DirectoryClient
 from data_plane.ingest.consumer import IngestConsumer
+from data_plane.ingest.dead_letters import DeadLetters
 from data_plane.ingest.metrics import IngestMetrics
+from data_plane.ingest.writers import batch_writer
 from data_plane.ingress.metrics import IngressMetrics
 from data_plane.ingress.servicer import EventIngressServicer, ingress_handler
 from data_plane.realtime.hub import RealtimeHub, Seeder, TenantSeed
@@ -144,7 +146,7 @@ async def running_data_plane(
             server = grpc.aio.server(
                 options=[
                     ("grpc.max_receive_message_length", settings.ingress_max_message_bytes),
-                    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+                    ("grpc.max_send_message_length", settings.ingress_max_response_bytes),
                 ]
             )
             judges = WorkerProcesses(settings.ingress_workers)
@@ -174,11 +176,17 @@ async def running_data_plane(
         if Role.INGEST in roles:
             assert plane.warehouse is not None
             stop_consumer = asyncio.Event()
+            sink = EventSink(plane.warehouse, ViewerCounts(plane.warehouse))
+            ingest_metrics = IngestMetrics(plane.registry)
+            dead_letters = DeadLetters(
+                event_bus.producer(), settings.dead_letter_topic, ingest_metrics
+            )
             consumer = IngestConsumer(
                 settings,
                 event_bus,
-                EventSink(plane.warehouse, ViewerCounts(plane.warehouse)),
-                IngestMetrics(plane.registry),
+                sink,
+                batch_writer(settings, sink, dead_letters),
+                ingest_metrics,
                 consumer_extra=consumer_extra,
             )
             consumer_task = asyncio.create_task(consumer.run(stop_consumer), name="ingest")

@@ -64,6 +64,8 @@ class DataPlaneSettings(BaseSettings):
     ingress_max_batch_events: int = Field(default=10_000, ge=1)
     #: Request size limit of the ingress, bytes.
     ingress_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Response size limit of the ingress, bytes (a response names each refused event).
+    ingress_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     #: Worker processes that judge requests (parsing, per-event checks, grouping into bus
     #: messages) beside the ingress's event loop; 0 judges on the loop.
     ingress_workers: int = Field(default=1, ge=0, le=64)

@@ -18,11 +18,13 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
+from data_plane.errors import DataPlaneError
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class WorkerUnavailableError(Exception):
+class WorkerUnavailableError(DataPlaneError):
     """A worker died; the pool is replaced and the work can be submitted again."""
 
 
@@ -48,7 +50,8 @@ def _exit_with(parent: int) -> None:
 
 
 class WorkerProcesses:
-    """`workers` processes (none: callers run the work on the loop themselves)."""
+    """`workers` processes; with none, the work runs on the calling loop itself (one
+    process, one core), through the same calls."""
 
     def __init__(self, workers: int) -> None:
         if workers < 0:
@@ -80,9 +83,12 @@ class WorkerProcesses:
             await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(self.workers)))
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`function(*args)` on a worker; its arguments and result must pickle."""
+        """`function(*args)` on a worker (with none, here); its arguments and result must
+        pickle."""
         if kwargs:
             raise TypeError("pass arguments by position")
+        if not self.workers:
+            return function(*args, **kwargs)
         pool = self._pool()
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from data_plane.errors import DataPlaneError
 
-class InvalidRangeError(ValueError):
+
+class InvalidRangeError(DataPlaneError, ValueError):
+    """A query's time range the API refuses (`field`, why)."""
+
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from data_plane.errors import DataPlaneError
+
 #: The header of every message on the events topic naming its events' tenant (the
 #: contract between the ingress that writes it and the ingest and realtime hub that read
 #: it; empty for node-scoped events).
@@ -112,5 +114,5 @@ class EventBus(Protocol):
         ...
 
 
-class BusError(Exception):
+class BusError(DataPlaneError):
     """The bus could not take or give messages (broker down, timeout)."""

@@ -3,9 +3,8 @@
 A Kafka broker stores each produce call's messages as one record batch per partition, so
 the ingress's many small concurrent calls (one per PublishEvents request) became many
 small batches. Every batch costs the broker and its consumers something per fetch; on
-tansu the cost of a fetch even grows with the batches held (measured: 100,000 events/s
-in 50-event messages took it from 15% to 93% of a core over 50 s with one consumer
-group, and stayed at 11-13% with 4x fewer, larger batches). Grouping is the classic group
+tansu the cost of a fetch even grows with the batches held (docs/benchmarks.md,
+2026-12-05). Grouping is the classic group
 commit: a lone send goes at once, so an idle bus adds no latency, and under load a send
 waits at most for the group ahead of it, which the client library would have made it
 wait for anyway (aiokafka keeps one produce request in flight per broker).

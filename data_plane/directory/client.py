@@ -18,6 +18,7 @@ from tidecast.directory.v1 import directory_pb2 as pb
 from tidecast.directory.v1 import directory_pb2_grpc
 
 from data_plane.directory.ttl_cache import TtlCache
+from data_plane.errors import DataPlaneError
 
 T = TypeVar("T")
 
@@ -26,11 +27,11 @@ NEGATIVE_TTL_S = 5.0
 RESOLVE_CHUNK = 1000
 
 
-class DirectoryUnavailableError(Exception):
+class DirectoryUnavailableError(DataPlaneError):
     """The control plane could not be asked."""
 
 
-class CredentialRefusedError(Exception):
+class CredentialRefusedError(DataPlaneError):
     """The control plane says the credential is unknown, expired or revoked."""
 
 

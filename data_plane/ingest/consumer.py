@@ -3,7 +3,9 @@
 Every hop before this one is at least once, and so is this one: a crash between the
 warehouse write and the commit replays the batch, and the sink skips the event ids it
 already holds. Messages that cannot be decoded go to the dead-letter topic with the error
-and are committed, so one bad message never blocks a partition.
+and are committed, so one bad message never blocks a partition. How a batch is decoded is
+its writer's business (`batch_writer.py`): the consumer fetches, hands fetches to the
+writer, retries its writes and commits.
 """
 
 from __future__ import annotations
@@ -15,37 +17,27 @@ import random
 import time
 from collections.abc import Sequence
 
-import pyarrow as pa
-
 from data_plane.bus.base import (
     BusConsumer,
     BusError,
     BusMessage,
-    BusProducer,
     ConsumerOptions,
     EventBus,
-    OutgoingMessage,
     TopicPartition,
 )
-from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
-from data_plane.ingest.decoding import (
-    Decoded,
-    dead_letters_of,
-    kinds_of,
-    next_offsets,
-    payloads_of,
-)
+from data_plane.ingest.batch_writer import BatchWriter, FetchedBatch
+from data_plane.ingest.decoding import next_offsets
 from data_plane.ingest.fetched_batches import FetchedBatches
 from data_plane.ingest.metrics import IngestMetrics
 from data_plane.settings import DataPlaneSettings
 from data_plane.warehouse.base import WarehouseError
-from data_plane.warehouse.engine_decoding import BatchRefusedError
 from data_plane.warehouse.event_sink import EventSink
+from data_plane.worker_processes import WorkerUnavailableError
 
 logger = logging.getLogger(__name__)
 
-#: Fetched batches, each with its decoding started ahead (none when the engine decodes).
-_Fetched = FetchedBatches[BusMessage, "asyncio.Task[Decoded] | None"]
+#: Fetched batches, each with the work its writer started on it ahead.
+_Fetched = FetchedBatches[BusMessage, FetchedBatch]
 
 MAX_BACKOFF_S = 10.0
 #: A write takes at most this many fetches' worth of messages (ingest_max_records each).
@@ -58,6 +50,7 @@ class IngestConsumer:
         settings: DataPlaneSettings,
         bus: EventBus,
         sink: EventSink,
+        writer: BatchWriter,
         metrics: IngestMetrics,
         *,
         consumer_extra: dict[str, object] | None = None,
@@ -67,17 +60,13 @@ class IngestConsumer:
         self._sink = sink
         self._metrics = metrics
         self._extra = consumer_extra or {}
+        self._writer = writer
         self._consumer: BusConsumer | None = None
-        self._dead_letters: BusProducer = bus.producer()
-        #: The warehouse's engine decodes and writes the messages itself; Python decodes
-        #: (in this process) only a batch it refuses.
-        self._in_engine = settings.ingest_decode_in_engine and sink.writes_messages
-        self._decoder = DecoderPool(0 if self._in_engine else settings.ingest_decode_workers)
         self.ready = asyncio.Event()
 
     @property
-    def decoder(self) -> DecoderPool:
-        return self._decoder
+    def writer(self) -> BatchWriter:
+        return self._writer
 
     def assignment(self) -> frozenset[TopicPartition]:
         return self._consumer.assignment() if self._consumer else frozenset()
@@ -96,7 +85,7 @@ class IngestConsumer:
         self._consumer = consumer
         fetched: _Fetched = FetchedBatches(settings.ingest_max_records * WRITE_FETCHES)
         try:
-            await self._decoder.start()
+            await self._writer.start()
             self.ready.set()
             reader = asyncio.create_task(self._read(consumer, fetched, stop), name="ingest-read")
             try:
@@ -105,16 +94,12 @@ class IngestConsumer:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-                for _, decoding in await fetched.take():
-                    if decoding is None:
-                        continue
-                    decoding.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await decoding
+                for _, batch in await fetched.take():
+                    await batch.discard()
         finally:
             self._consumer = None
             await consumer.close()
-            await self._decoder.close()
+            await self._writer.close()
 
     async def _read(self, consumer: BusConsumer, fetched: _Fetched, stop: asyncio.Event) -> None:
         """Fetches, and starts decoding, ahead of the writer (up to a write's worth of
@@ -128,15 +113,12 @@ class IngestConsumer:
                 await _pause(stop, 1.0)
                 continue
             if messages:
-                decoding = (
-                    None if self._in_engine else asyncio.create_task(self._decoder.decode(messages))
-                )
+                batch = self._writer.fetched(messages)
                 try:
-                    await fetched.put(messages, decoding)
+                    await fetched.put(messages, batch)
                 except asyncio.CancelledError:
-                    # Stopped while the writer was behind: this decoding has no owner left.
-                    if decoding is not None:
-                        decoding.cancel()
+                    # Stopped while the writer was behind: this batch has no owner left.
+                    batch.cancel()
                     raise
 
     async def _write(
@@ -152,9 +134,8 @@ class IngestConsumer:
         fetched meanwhile is written together, unless a write's worth of messages
         (WRITE_FETCHES fetches) is waiting first. A write's cost in the warehouse is
         largely per write (planning its statements, a part in every table, merging those
-        parts), so fewer, larger writes spend less per event (at 150,000 events/s on chDB,
-        the data plane's process went from 133% to 115% of a core, see
-        docs/benchmarks-history.md, 2026-12-06 (later)).
+        parts), so fewer, larger writes spend less per event (docs/benchmarks-history.md,
+        2026-12-06 (later)).
         An idle ingest writes a batch as soon as it is fetched."""
         settings = self._settings
         wait_s = settings.ingest_max_wait_ms / 1000
@@ -177,13 +158,7 @@ class IngestConsumer:
             batches = await fetched.take()
             last_write = time.monotonic()
             messages = [message for batch, _ in batches for message in batch]
-            decodings = [decoding for _, decoding in batches if decoding is not None]
-            decoding = None
-            if len(decodings) == 1:
-                decoding = decodings[0]
-            elif decodings:
-                decoding = asyncio.create_task(_together(decodings))
-            if not await self._process(messages, decoding, stop):
+            if not await self._process([batch for _, batch in batches], stop):
                 return
             try:
                 await consumer.commit(next_offsets(messages))
@@ -193,59 +168,24 @@ class IngestConsumer:
                 self._metrics.commit_failures.inc()
                 logger.warning("ingest commit failed: %s", exc)
 
-    async def _process(
-        self,
-        messages: Sequence[BusMessage],
-        decoding: asyncio.Task[Decoded] | None,
-        stop: asyncio.Event,
-    ) -> bool:
-        """Writes one fetched batch; False when asked to stop before it was written."""
-        decoded: Decoded | None = None
-        started = decoding
-        in_engine = decoding is None
+    async def _process(self, batches: Sequence[FetchedBatch], stop: asyncio.Event) -> bool:
+        """Writes fetched batches as one, retrying until it is written; False when asked
+        to stop before."""
         backoff = 0.2
         while True:
             try:
-                if in_engine:
-                    try:
-                        await self._write_in_engine(messages)
-                        return True
-                    except BatchRefusedError as exc:
-                        logger.info("the engine refused a batch, decoding it in Python: %s", exc)
-                        in_engine = False
-                if decoded is None:
-                    # The decoding started by the reader, and after a worker died, anew.
-                    task, started = started, None
-                    decoded = await (task if task is not None else self._decoder.decode(messages))
-                await self._send_dead_letters(decoded.dead_letters)
-                decoded = Decoded(rows=decoded.rows, dead_letters=[])
-                if decoded.rows.num_rows:
-                    result = await self._sink.write_rows(decoded.rows)
-                    self._metrics.inserted.inc(result.inserted)
-                    self._metrics.duplicates.inc(result.duplicates)
-                self._metrics.batches.inc()
-                return True
-            except (WarehouseError, BusError, DecoderUnavailableError) as exc:
+                written = await self._writer.write(batches)
+            except (WarehouseError, BusError, WorkerUnavailableError) as exc:
                 self._metrics.write_failures.inc()
                 logger.warning("ingest write failed, retrying in %.1f s: %s", backoff, exc)
                 if await _pause(stop, backoff * random.uniform(0.8, 1.2)):
                     return False
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-
-    async def _write_in_engine(self, messages: Sequence[BusMessage]) -> None:
-        """The engine decodes and writes the batch; its problem messages are dead-lettered
-        after (a retry after a failed dead-letter send writes nothing twice)."""
-        written = await self._sink.write_messages(payloads_of(messages), kinds_of(messages))
-        self._metrics.inserted.inc(written.inserted)
-        self._metrics.duplicates.inc(written.duplicates)
-        await self._send_dead_letters(dead_letters_of(messages, written.problems))
-        self._metrics.batches.inc()
-
-    async def _send_dead_letters(self, dead_letters: list[OutgoingMessage]) -> None:
-        if dead_letters:
-            await self._dead_letters.send_batch(self._settings.dead_letter_topic, dead_letters)
-            self._metrics.dead_letters.inc(len(dead_letters))
-            logger.warning("%d undecodable messages dead-lettered", len(dead_letters))
+                continue
+            self._metrics.inserted.inc(written.inserted)
+            self._metrics.duplicates.inc(written.duplicates)
+            self._metrics.batches.inc()
+            return True
 
 
 async def _linger(fetched: _Fetched, until: float, step_s: float, stop: asyncio.Event) -> None:
@@ -254,15 +194,6 @@ async def _linger(fetched: _Fetched, until: float, step_s: float, stop: asyncio.
         left_s = until - time.monotonic()
         if left_s <= 0 or await fetched.wait(min(left_s, step_s), until_full=True):
             return
-
-
-async def _together(decodings: Sequence[asyncio.Task[Decoded]]) -> Decoded:
-    """The decodings of consecutive fetches, as one."""
-    parts = [await decoding for decoding in decodings]
-    return Decoded(
-        rows=pa.concat_tables([part.rows for part in parts]),
-        dead_letters=[letter for part in parts for letter in part.dead_letters],
-    )
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> bool:

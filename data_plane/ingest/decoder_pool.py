@@ -3,7 +3,7 @@ parsing, Arrow conversion) runs beside the event loop instead of on it.
 
 The loop that fetches, looks up duplicates, inserts and commits (and, in a single-node
 process, also serves the ingress and the API) then spends no per-event Python time on
-decoding; at 100k events/s that was about 40% of its core. (A chDB warehouse decodes
+decoding (docs/benchmarks-history.md, 2026-12-04). (A chDB warehouse decodes
 the messages itself, see the consumer; this serves a ClickHouse server.)
 """
 
@@ -19,19 +19,14 @@ from data_plane.ingest.decoding import (
     Decoded,
     DecodedRows,
     Payload,
-    decode,
     payloads_of,
     rows_of,
     with_dead_letters,
 )
-from data_plane.worker_processes import WorkerProcesses, WorkerUnavailableError
+from data_plane.worker_processes import WorkerProcesses
 
 #: Below this many messages a fetch is decoded on one worker (splitting costs more).
 _SPLIT_MIN_MESSAGES = 64
-
-
-class DecoderUnavailableError(Exception):
-    """A worker died; the pool is replaced and the batch can be decoded again."""
 
 
 class DecoderPool:
@@ -52,21 +47,16 @@ class DecoderPool:
         await self._processes.start()
 
     async def decode(self, messages: Sequence[BusMessage]) -> Decoded:
-        if not self.workers:
-            return decode(messages)
         payloads = payloads_of(messages)
         parts = self._split(payloads)
-        try:
-            results = await asyncio.gather(
-                *(self._processes.run(rows_of, part) for _, part in parts)
-            )
-        except WorkerUnavailableError as exc:
-            raise DecoderUnavailableError(str(exc)) from exc
+        # A worker's death raises WorkerUnavailableError: the pool is replaced, and the
+        # batch can be decoded again.
+        results = await asyncio.gather(*(self._processes.run(rows_of, part) for _, part in parts))
         return with_dead_letters(messages, _merge(parts, results))
 
     def _split(self, payloads: list[Payload]) -> list[tuple[int, list[Payload]]]:
         """(offset, part): contiguous parts, one per worker when the fetch is large."""
-        if self.workers == 1 or len(payloads) < _SPLIT_MIN_MESSAGES:
+        if self.workers <= 1 or len(payloads) < _SPLIT_MIN_MESSAGES:
             return [(0, payloads)]
         size = -(-len(payloads) // self.workers)
         return [(start, payloads[start : start + size]) for start in range(0, len(payloads), size)]

@@ -22,8 +22,10 @@ from data_plane.bus.base import (
     OutgoingMessage,
     TopicPartition,
 )
+from data_plane.warehouse import batch_problems
 from data_plane.warehouse.engine_decoding import read_kinds
-from data_plane.warehouse.event_rows import SCHEMA, events_to_arrow
+from data_plane.warehouse.event_columns import SCHEMA
+from data_plane.warehouse.event_rows import events_to_arrow
 
 ERROR_HEADER = "error"
 SOURCE_HEADER = "source"
@@ -61,12 +63,12 @@ def _dead(message: BusMessage, error: str) -> OutgoingMessage:
 
 def _problem(events: Sequence[ev.Event], tenant: str) -> str | None:
     if not events:
-        return "empty EventBatch"
+        return batch_problems.EMPTY_BATCH
     for event in events:
         if event.tenant_id != tenant:
-            return f"event tenant differs from the {TENANT_HEADER} header"
+            return batch_problems.FOREIGN_TENANT
         if len(event.event_id) != 36 or event.WhichOneof("payload") is None:
-            return "event without payload or with a malformed id"
+            return batch_problems.NO_PAYLOAD_OR_BAD_ID
     return None
 
 
@@ -74,7 +76,7 @@ def _events_of(value: bytes, tenant: str) -> tuple[Sequence[ev.Event], str | Non
     try:
         events = ev.EventBatch.FromString(value).events
     except DecodeError as exc:
-        return (), f"not an EventBatch: {exc}"
+        return (), f"{batch_problems.NOT_EVENT_BATCH}: {exc}"
     return events, _problem(events, tenant)
 
 
@@ -101,7 +103,7 @@ def rows_of(payloads: Sequence[Payload]) -> DecodedRows:
             try:
                 tables.append(events_to_arrow(events))
             except ValueError as exc:
-                problems.append((index, f"undecodable event: {exc}"))
+                problems.append((index, f"{batch_problems.UNDECODABLE}: {exc}"))
         problems.sort()
         rows = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
     return DecodedRows(rows=rows, problems=problems)

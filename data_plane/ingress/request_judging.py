@@ -3,14 +3,16 @@ needs no I/O, and the accepted events grouped into bus message values. Pure; arg
 and result pickle.
 
 What is left to the servicer's loop is per group, not per event: the duplicate memory
-(set operations on the ids), the streams' owners (one directory lookup per stream) and
-producing. An event's owner check cannot fail or pass within a group, since a group is
-one stream of one tenant: the group is accepted or refused whole.
+(set operations on the ids), the streams' owners (one directory lookup per stream,
+`owned_groups`) and producing. An event's owner check cannot fail or pass within a group,
+since a group is one stream of one tenant: the group is accepted or refused whole.
+
+With no worker processes the servicer calls the same function on its loop: one flow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
@@ -19,7 +21,7 @@ from tidecast.events.v1 import ingress_pb2 as pb
 
 from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, batch_values
 from data_plane.ingress.event_spans import Span, event_spans, joined
-from data_plane.ingress.validation import Rejection, all_valid_ids, check_shape
+from data_plane.ingress.validation import Rejection, all_valid_ids, check_owner, check_shape
 
 
 class Group(NamedTuple):
@@ -50,15 +52,23 @@ class JudgedRequest(NamedTuple):
     too_many: int = 0
     #: Every event's id, in request order.
     ids: Sequence[str] = ()
-    #: Events repeating an id earlier in the request (counted as duplicates).
+    #: Events repeating an id earlier in the request or one of the `known` ids (counted
+    #: as duplicates).
     repeated: int = 0
     rejected: Sequence[tuple[int, Rejection]] = ()
     groups: Sequence[Group] = ()
 
 
 def judge_request(
-    request: bytes, node_id: str, now_ms: int, oldest_ms: int, max_events: int
+    request: bytes,
+    node_id: str,
+    now_ms: int,
+    oldest_ms: int,
+    max_events: int,
+    known: Collection[str] = (),
 ) -> JudgedRequest:
+    """The request judged; events whose ids are `known` (the ingress produced them
+    already: a retry) count as duplicates and are left out of the groups."""
     try:
         events = pb.PublishEventsRequest.FromString(request).events
     except DecodeError:
@@ -69,11 +79,11 @@ def judge_request(
     if spans is not None and len(spans) != len(events):
         spans = None
     ids = [e.event_id for e in events]
-    seen: set[str] = set()
+    seen: set[str] = set(known)
     repeated = 0
     rejected: list[tuple[int, Rejection]] = []
     members: dict[tuple[str, str], tuple[list[int], set[str]]] = {}
-    unique = len(set(ids)) == len(ids)
+    unique = not seen and len(set(ids)) == len(ids)
     valid_ids = all_valid_ids(ids)
     for index, event in enumerate(events):
         if not unique:
@@ -109,6 +119,30 @@ def judge_request(
         for (stream_id, tenant_id), (indexes, kinds) in members.items()
     ]
     return JudgedRequest(ids=ids, repeated=repeated, rejected=rejected, groups=groups)
+
+
+def streams_to_resolve(judged: JudgedRequest) -> set[str]:
+    """The streams whose owners decide the groups."""
+    return {group.stream_id for group in judged.groups if not group.node_scoped}
+
+
+def owned_groups(
+    judged: JudgedRequest, owners: Mapping[str, str | None]
+) -> tuple[list[Group], list[tuple[int, Rejection]]]:
+    """The groups whose tenant owns their stream (`owners`: stream id -> owning tenant,
+    None: unknown) and node groups, and every refused event (index, reason) in index
+    order."""
+    rejected = list(judged.rejected)
+    accepted: list[Group] = []
+    for group in judged.groups:
+        if not group.node_scoped:
+            rejection = check_owner(group.tenant_id, owners.get(group.stream_id))
+            if rejection is not None:
+                rejected.extend((index, rejection) for index in group.indexes)
+                continue
+        accepted.append(group)
+    rejected.sort()
+    return accepted, rejected
 
 
 def _values(

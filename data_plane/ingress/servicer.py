@@ -14,8 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
-from tidecast.events.v1 import events_pb2 as ev
 from tidecast.events.v1 import ingress_pb2 as pb
 
 from data_plane.bus.base import (
@@ -31,11 +29,15 @@ from data_plane.directory.client import (
     DirectoryUnavailableError,
     NodeIdentity,
 )
-from data_plane.ingress.batching import to_messages
 from data_plane.ingress.metrics import IngressMetrics
 from data_plane.ingress.recent_ids import RecentIds
-from data_plane.ingress.request_judging import JudgedRequest, judge_request
-from data_plane.ingress.validation import Rejection, check_owner, judge, streams_of
+from data_plane.ingress.request_judging import (
+    JudgedRequest,
+    judge_request,
+    owned_groups,
+    streams_to_resolve,
+)
+from data_plane.ingress.validation import Rejection
 from data_plane.settings import DataPlaneSettings
 from data_plane.worker_processes import WorkerProcesses, WorkerUnavailableError
 
@@ -89,7 +91,7 @@ class EventIngressServicer:
         self._clock_ms = clock_ms
         self._recent = RecentIds()
         #: Processes that judge requests (parsing and per-event checks) off the loop;
-        #: none judges on the loop.
+        #: with none, the loop judges them.
         self._workers = workers or WorkerProcesses(0)
 
     async def _authenticate(self, context: Context) -> NodeIdentity:
@@ -108,72 +110,59 @@ class EventIngressServicer:
 
     async def publish_raw(self, request: bytes, context: Context) -> pb.PublishEventsResponse:
         node = await self._authenticate(context)
-        if self._workers.workers:
-            try:
-                judged = await self._workers.run(
-                    judge_request,
-                    request,
-                    node.node_id,
-                    *self._time_window(),
-                    self._settings.ingress_max_batch_events,
-                )
-            except WorkerUnavailableError as exc:
-                logger.warning("ingress worker died, judging this batch on the loop: %s", exc)
-            else:
-                if judged.malformed or judged.too_many or not self._recent.known(judged.ids):
-                    return await self._publish_judged(judged, node, context)
-                # Ids the ingress already produced: rare (a retry), judged on the loop.
-        try:
-            parsed = pb.PublishEventsRequest.FromString(request)
-        except DecodeError:
-            await self._refuse_malformed(context)
-            raise
-        return await self.publish(parsed, node, context)
-
-    async def _publish_judged(
-        self, judged: JudgedRequest, node: NodeIdentity, context: Context
-    ) -> pb.PublishEventsResponse:
-        """`publish` for a request a worker judged: the loop's work is per stream."""
+        window = self._time_window()
+        judged = await self._judge(request, node, window)
         if judged.malformed:
             await self._refuse_malformed(context)
         if judged.too_many:
             await self._refuse_too_many(judged.too_many, context)
-        owners = await self._owners(
-            {g.stream_id for g in judged.groups if not g.node_scoped}, context
-        )
-        rejected = list(judged.rejected)
+        known = self._recent.known(judged.ids)
+        if known:
+            # Ids the ingress already produced (a retry, rare): judged again without them,
+            # here, since only the loop holds the memory of recent ids.
+            judged = judge_request(
+                request, node.node_id, *window, self._settings.ingress_max_batch_events, known
+            )
+        owners = await self._owners(streams_to_resolve(judged), context)
+        groups, rejected = owned_groups(judged, owners)
         messages: list[OutgoingMessage] = []
-        accepted_indexes: list[int] = []
-        for group in judged.groups:
-            if not group.node_scoped:
-                rejection = check_owner(group.tenant_id, owners.get(group.stream_id))
-                if rejection is not None:
-                    rejected.extend((index, rejection) for index in group.indexes)
-                    continue
+        accepted = 0
+        for group in groups:
             key = (group.stream_id or node.node_id).encode()
             headers = ((TENANT_HEADER, group.tenant_id.encode()), kinds_header(group.kinds))
             messages.extend(
                 OutgoingMessage(key=key, value=v, headers=headers) for v in group.values
             )
-            accepted_indexes.extend(group.indexes)
+            accepted += len(group.indexes)
+        ids = judged.ids
         if messages:
             await self._produce(messages, context)
-            ids = judged.ids
             self._recent.remember(
-                ids if len(accepted_indexes) == len(ids) else [ids[i] for i in accepted_indexes]
+                ids if accepted == len(ids) else [ids[i] for group in groups for i in group.indexes]
             )
-        rejected.sort()
         return self._answer(
             node,
-            len(judged.ids),
-            len(accepted_indexes),
+            len(ids),
+            accepted,
             judged.repeated,
             [
-                pb.RejectedEvent(index=i, event_id=judged.ids[i][:64], reason=reason.value)
+                pb.RejectedEvent(index=i, event_id=ids[i][:64], reason=reason.value)
                 for i, reason in rejected
             ],
             [reason for _, reason in rejected],
         )
+
+    async def _judge(
+        self, request: bytes, node: NodeIdentity, window: tuple[int, int]
+    ) -> JudgedRequest:
+        """`judge_request` on a worker process (with none, or after a worker died, on
+        the loop)."""
+        arguments = (request, node.node_id, *window, self._settings.ingress_max_batch_events)
+        try:
+            return await self._workers.run(judge_request, *arguments)
+        except WorkerUnavailableError as exc:
+            logger.warning("ingress worker died, judging this batch on the loop: %s", exc)
+            return judge_request(*arguments)
 
     def _time_window(self) -> tuple[int, int]:
         """(now, oldest acceptable `occurred_at`), epoch ms."""
@@ -232,51 +221,3 @@ class EventIngressServicer:
                 rejected[0].reason,
             )
         return pb.PublishEventsResponse(accepted=accepted, duplicates=duplicates, rejected=rejected)
-
-    async def publish(
-        self, request: pb.PublishEventsRequest, node: NodeIdentity, context: Context
-    ) -> pb.PublishEventsResponse:
-        events = request.events
-        if len(events) > self._settings.ingress_max_batch_events:
-            await self._refuse_too_many(len(events), context)
-        ids = [e.event_id for e in events]
-        recent = self._recent
-        known = recent.known(ids)
-        if not known and len(set(ids)) == len(ids):
-            # The common case, decided with set operations: nothing seen before.
-            fresh: list[ev.Event] = list(events)
-            fresh_index = list(range(len(events)))
-            duplicates = 0
-        else:
-            fresh, fresh_index, duplicates = [], [], 0
-            seen = set(known)
-            for index, event in enumerate(events):
-                if ids[index] in seen:
-                    duplicates += 1
-                    continue
-                seen.add(ids[index])
-                fresh.append(event)
-                fresh_index.append(index)
-        owners = await self._owners(streams_of(fresh), context)
-        now_ms, oldest_ms = self._time_window()
-        verdict = judge(
-            fresh, node_id=node.node_id, now_ms=now_ms, oldest_ms=oldest_ms, owners=owners
-        )
-        accepted = [fresh[i] for i in verdict.accepted]
-        if accepted:
-            await self._produce(to_messages(accepted), context)
-            recent.remember(ids if len(accepted) == len(ids) else [e.event_id for e in accepted])
-        rejected = [
-            pb.RejectedEvent(
-                index=fresh_index[i], event_id=fresh[i].event_id[:64], reason=reason.value
-            )
-            for i, reason in verdict.rejected
-        ]
-        return self._answer(
-            node,
-            len(events),
-            len(accepted),
-            duplicates,
-            rejected,
-            [reason for _, reason in verdict.rejected],
-        )

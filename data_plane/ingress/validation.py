@@ -9,8 +9,7 @@ other event belongs to the tenant that owns its stream, as the control plane say
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import StrEnum
 
 from tidecast.events.v1 import events_pb2 as ev
@@ -37,14 +36,6 @@ class Rejection(StrEnum):
     NODE_EVENT_WITH_TENANT = "node events carry no tenant or stream"
     UNKNOWN_STREAM = "unknown stream"
     FOREIGN_TENANT = "stream belongs to another tenant"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    #: Indexes of accepted events, in batch order.
-    accepted: list[int]
-    #: (index, reason) of refused events.
-    rejected: list[tuple[int, Rejection]]
 
 
 #: The canonical textual UUID (what the warehouse's UUID column parses).
@@ -112,41 +103,3 @@ def check_owner(tenant_id: str, owner: str | None) -> Rejection | None:
     if owner != tenant_id:
         return Rejection.FOREIGN_TENANT
     return None
-
-
-def check_event(
-    event: ev.Event,
-    node_id: str,
-    now_ms: int,
-    oldest_ms: int,
-    owners: Mapping[str, str | None],
-) -> Rejection | None:
-    """Why `event` is refused, or None: its shape first, then its stream's owner."""
-    rejection = check_shape(event, node_id, now_ms, oldest_ms)
-    if rejection is not None or event.WhichOneof("payload") in NODE_SCOPED_KINDS:
-        return rejection
-    return check_owner(event.tenant_id, owners.get(event.stream_id))
-
-
-def judge(
-    events: Sequence[ev.Event],
-    *,
-    node_id: str,
-    now_ms: int,
-    oldest_ms: int,
-    owners: Mapping[str, str | None],
-) -> Verdict:
-    """Splits a batch into accepted and refused events; `owners` maps stream id -> tenant id."""
-    accepted: list[int] = []
-    rejected: list[tuple[int, Rejection]] = []
-    for index, event in enumerate(events):
-        rejection = check_event(event, node_id, now_ms, oldest_ms, owners)
-        if rejection is None:
-            accepted.append(index)
-        else:
-            rejected.append((index, rejection))
-    return Verdict(accepted=accepted, rejected=rejected)
-
-
-def streams_of(events: Sequence[ev.Event]) -> set[str]:
-    return {e.stream_id for e in events if e.stream_id and len(e.stream_id) <= MAX_ID_LEN}

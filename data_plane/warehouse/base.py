@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from data_plane.errors import DataPlaneError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -47,7 +49,7 @@ class Warehouse(Protocol):
     async def close(self) -> None: ...
 
 
-class WarehouseError(Exception):
+class WarehouseError(DataPlaneError):
     """The warehouse refused a statement or could not be reached."""
 
 

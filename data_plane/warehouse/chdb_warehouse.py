@@ -8,18 +8,13 @@ an analytics request does not wait behind an ingest write (at full load a write 
 its thread for ~0.3-0.7 s). What the writer committed is visible to the reader at once.
 
 Results are read in Native format and decoded by clickhouse-connect's reader, the one the
-server adapter uses, so both adapters return the same Python values. Measured on a
-10,000-row result of ten columns (UUID, DateTime64, Decimal, String, UInt64, Float32,
-LowCardinality, DateTime, Array, Nullable), query plus conversion to rows: Native +
-clickhouse-connect 24 ms; ArrowTable + `to_pydict` 80 ms (UUIDs and zoned timestamps cost
-2-4 us each, and DateTime arrives as a bare UInt32); JSONCompact + json 45 ms (UUIDs,
-dates and decimals arrive as text or floats). On plain numbers and strings Native and
-Arrow are level (6.6 ms and 5.8 ms for 10,000 rows of four columns).
+server adapter uses, so both adapters return the same Python values; it was also the
+fastest conversion to rows (Arrow makes UUIDs and zoned timestamps expensive and hands
+DateTime over as a bare UInt32; JSON hands UUIDs, dates and decimals over as text or
+floats).
 
-Inserts hand the Arrow table to the engine through chDB's `Python()` table function
-(no serialization): 100,000 `events` rows with the schema's five views in 110-150 ms
-(0.65-0.9M rows/s on a shared two-core machine), about 1.05-1.45M rows/s into a table
-without views.
+Inserts hand the Arrow table to the engine through chDB's `Python()` table function,
+with no serialization in between.
 """
 
 from __future__ import annotations
@@ -47,8 +42,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 #: The writer's session compiles no expressions: chDB compiled the same expressions of
-#: every ingest write anew (about 20 ms of a write's CPU, more than the compiled code
-#: saves on blocks of this size).
+#: every ingest write anew, which cost more of a write's CPU than the compiled code saves
+#: on blocks of this size (docs/benchmarks-history.md, 2026-12-06).
 WRITER_SETTINGS = {
     "compile_expressions": 0,
     "compile_aggregate_expressions": 0,

@@ -36,9 +36,8 @@ T = TypeVar("T")
 
 #: Insert settings for every block. ReplacingMergeTree and AggregatingMergeTree would
 #: otherwise collapse each inserted block on the way in (`optimize_on_insert`): a sort and
-#: merge per block that cost 60% of an `events` insert with its views (measured on chDB:
-#: 100k rows in 153 ms instead of 376 ms). Merges and FINAL still collapse duplicates, and
-#: the sink inserts blocks that hold none.
+#: merge per block that cost most of an `events` insert with its views. Merges and FINAL
+#: still collapse duplicates, and the sink inserts blocks that hold none.
 INSERT_SETTINGS: dict[str, object] = {"optimize_on_insert": 0}
 
 _QUOTED = str.maketrans({"\\": "\\\\", "'": "\\'"})
@@ -48,8 +47,8 @@ _PLACEHOLDER = re.compile(r"\{\s*[A-Za-z_][A-Za-z0-9_]*\s*:")
 
 def _array_text(value: object) -> str | None:
     """ClickHouse's literal for a flat list of strings, UUIDs or integers, or None for
-    anything else. clickhouse-connect renders arrays character by character (30 ms for the
-    sink's 5,000 ids); this takes 0.4 ms."""
+    anything else. clickhouse-connect renders arrays character by character, too slow for the
+    sink's thousands of ids."""
     if not isinstance(value, list | set | frozenset):
         return None
     items = list(value)

@@ -1,29 +1,28 @@
 """EventBatch messages decoded and written by the warehouse engine itself, in C++. Pure:
 schema text, framing and SQL; the adapter runs the statements.
 
+Why: the engine decodes with the GIL released, so the process's event loop keeps running
+while it works, and it decodes faster than Python does (docs/benchmarks-history.md, 2026-12-04).
+
 ClickHouse reads Protocol Buffers (the `Protobuf` input format) and fills columns by field
 name, nested messages as `parent.child` and repeated ones as arrays. Each bus message
 becomes one row of a `Batch` message (an EventBatch plus two framing fields: the message's
 tenant header and its index); `decode_sql` LEFT ARRAY JOINs the events, computes the
-`events` table's columns, and beside each row its message's problem (what
-`ingest/decoding.py` would refuse, in the same words). A write then runs three statements:
-the decoding into a temporary Memory table (`staging_sql`, the protobuf read once), a scan
-of it (`scan_sql`: problem messages, ids the dedup index holds, counts) and an insert from
-it (`insert_sql`). Measured on this machine: 20,000 events decoded in 45-52 ms by the
-engine against 105-150 ms by the Python decoding, and the engine's time is spent with the
-GIL released, so the process's event loop keeps running.
+`events` table's columns, and beside each row its message's problem (batch_problems.py,
+checked in the Python decoding's order). The columns' expressions are generated from
+event_columns.py, the table the Python decoding's readers are generated from too. A write
+then runs three statements: the decoding into a temporary Memory table (`staging_sql`,
+the protobuf read once), a scan of it (`scan_sql`: problem messages, ids the dedup index
+holds, counts) and an insert from it (`insert_sql`).
 
-A message read for every kind fills 55 columns per event, 46 of them the fields of the
-eight payload kinds, of which an event carries one: filling the others with zero values
-was half of the decoding. Measured on 50,000 `viewer_progress` events: reading all
-columns 42 ms, those of its kind 16 ms; the whole decoding into the temporary table 80 ms
-against 39 ms (53 ms read for the four kinds of a stream's viewers and health). So the
+A message read for every kind fills every kind's columns, of which an event uses one
+kind's: filling the others with zero values was about half of the decoding. So the
 ingress names the kinds of each message's events in a header (bus/base.py KINDS_HEADER),
 and the decoding reads each group of messages with the same kinds for those kinds' fields
 only, the others' columns being constant zero values (`reads_of`, at most MAX_READS reads
-per batch, put together with UNION ALL). A message without the header is read for every
-kind; one holding an event of a kind its header leaves out makes the engine refuse the
-batch (its fields would be lost).
+per batch, put together with UNION ALL; docs/benchmarks-history.md, 2026-12-05). A message
+without the header is read for every kind; one holding an event of a kind its header
+leaves out makes the engine refuse the batch (its fields would be lost).
 
 The schema the engine reads is generated from the compiled descriptors, so it cannot
 drift from the contract: enums become int32 (their wire type), `google.protobuf.Timestamp`
@@ -38,7 +37,7 @@ caller then decodes that batch in Python, which finds the culprit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -47,8 +46,20 @@ import pyarrow.compute as pc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from tidecast.events.v1 import events_pb2 as ev
 
+from data_plane.warehouse import batch_problems
 from data_plane.warehouse.base import WarehouseError
-from data_plane.warehouse.event_rows import END_REASONS, PROTOCOLS, SCHEMA, UUID_PATTERN
+from data_plane.warehouse.event_columns import (
+    COLUMNS,
+    END_REASONS,
+    ENVELOPE,
+    PROTOCOLS,
+    SCHEMA,
+    Fill,
+    Rule,
+    fills_of,
+    largest,
+)
+from data_plane.warehouse.event_rows import UUID_PATTERN
 from data_plane.warehouse.viewer_counts import VIEWER_KINDS
 
 #: Field numbers of the framing fields appended to each message (EventBatch has only 1).
@@ -160,30 +171,26 @@ def _map_literal(names: dict[int, str]) -> str:
     return f"[{keys}], [{values}]"
 
 
+#: ClickHouse types of the protobuf scalars the SQL reads (enums as their wire type).
+_INPUT_TYPES: dict[int, str] = {
+    FieldDescriptor.TYPE_STRING: "String",
+    FieldDescriptor.TYPE_UINT64: "UInt64",
+    FieldDescriptor.TYPE_UINT32: "UInt32",
+    FieldDescriptor.TYPE_INT64: "Int64",
+    FieldDescriptor.TYPE_INT32: "Int32",
+    FieldDescriptor.TYPE_DOUBLE: "Float64",
+    FieldDescriptor.TYPE_BOOL: "UInt8",
+    FieldDescriptor.TYPE_ENUM: "Int32",
+}
+
+
 def _input_columns() -> dict[str, str]:
     """The input columns: every field path the SQL reads (an array per message for the
-    events' fields)."""
+    events' fields): the envelope's fields (event_columns.ENVELOPE) and every field of
+    the payload members."""
     payload = ev.Event.DESCRIPTOR.oneofs_by_name["payload"]
     kinds = ", ".join(f"'{field.name}' = {field.number}" for field in payload.fields)
-    columns: dict[str, str] = {
-        "header_tenant": "String",
-        "message_index": "UInt32",
-        "events.event_id": "Array(String)",
-        "events.tenant_id": "Array(String)",
-        "events.node_id": "Array(String)",
-        "events.stream_id": "Array(String)",
-        "events.occurred_at.seconds": "Array(Int64)",
-        "events.occurred_at.nanos": "Array(Int32)",
-        f"events.{payload.name}": f"Array(Enum8('' = 0, {kinds}))",
-    }
-    scalar_types = {
-        FieldDescriptor.TYPE_STRING: "String",
-        FieldDescriptor.TYPE_UINT64: "UInt64",
-        FieldDescriptor.TYPE_UINT32: "UInt32",
-        FieldDescriptor.TYPE_DOUBLE: "Float64",
-        FieldDescriptor.TYPE_BOOL: "UInt8",
-        FieldDescriptor.TYPE_ENUM: "Int32",
-    }
+    columns: dict[str, str] = {"header_tenant": "String", "message_index": "UInt32"}
 
     def add(prefix: str, message: Descriptor) -> None:
         for field in message.fields:
@@ -191,8 +198,19 @@ def _input_columns() -> dict[str, str]:
             if field.type == FieldDescriptor.TYPE_MESSAGE:
                 add(path, _nested(field))
             else:
-                columns[path] = f"Array({scalar_types[field.type]})"
+                columns[path] = f"Array({_INPUT_TYPES[field.type]})"
 
+    # In the contract's order, the oneof (the payload member an event carries) last.
+    read = {fill.field for fill in ENVELOPE}
+    for field in ev.Event.DESCRIPTOR.fields:
+        if field.containing_oneof is not None or field.name not in read:
+            continue
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            add(f"events.{field.name}", _nested(field))
+        else:
+            columns[f"events.{field.name}"] = f"Array({_INPUT_TYPES[field.type]})"
+    if payload.name in read:
+        columns[f"events.{payload.name}"] = f"Array(Enum8('' = 0, {kinds}))"
     for field in payload.fields:
         add(f"events.{field.name}", _nested(field))
     return columns
@@ -258,19 +276,66 @@ def _concat(*paths: str) -> str:
     return "concat(" + ", ".join(paths) + ")"
 
 
-#: The kinds with a `protocol` field.
-_PROTOCOL_MEMBERS = (
-    "viewer_progress",
-    "viewer_started",
-    "viewer_ended",
-    "stream_started",
-    "stream_ended",
-)
+#: The ClickHouse type of each Arrow type of the `events` columns.
+_COLUMN_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "String",
+    pa.uint64(): "UInt64",
+    pa.uint32(): "UInt32",
+    pa.uint16(): "UInt16",
+    pa.uint8(): "UInt8",
+    pa.float32(): "Float32",
+}
+
+
+def _element_type(column: str) -> str:
+    """The type of one value of an input column (an Array of it)."""
+    return _INPUT[column].removeprefix("Array(")[:-1]
+
+
+def _envelope_sql(fill: Fill, f: Callable[[str], str]) -> str:
+    match fill.rule:
+        case Rule.COPY:
+            return f(fill.field)
+        case Rule.KIND:
+            return f"toString({f(fill.field)})"
+        case Rule.MILLIS:
+            seconds, nanos = f(f"{fill.field}.seconds"), f(f"{fill.field}.nanos")
+            return f"fromUnixTimestamp64Milli({seconds} * 1000 + intDiv({nanos}, 1000000), 'UTC')"
+        case Rule.PROTOCOL | Rule.END_REASON | Rule.CLAMP | Rule.FLAG:
+            raise ValueError(f"{fill.rule} fills payload columns only")
+
+
+def _payload_sql(column: str, f: Callable[[str], str]) -> str:
+    """`column` over the payload members that fill it: their fields combined (only one
+    member is set per event, the others read as zero values), then the rule applied once."""
+    target = _COLUMN_TYPES[SCHEMA.field(column).type]
+    fills = fills_of(column)
+    if not fills:
+        return f"defaultValueOfTypeName('{target}')"
+    paths = [f"{kind}.{fill.field}" for kind, fill in fills]
+    source = {_element_type(f"events.{path}") for path in paths}
+    if len(source) != 1:
+        raise ValueError(f"the fields filling {column} differ in type: {sorted(source)}")
+    read = [f(path) for path in paths]
+    value = read[0] if len(read) == 1 else (_concat if "String" in source else _sum)(*read)
+    match fills[0][1].rule:
+        case Rule.COPY:
+            return value if source == {target} else f"to{target}({value})"
+        case Rule.PROTOCOL:
+            return f"transform({value}, {_map_literal(PROTOCOLS)}, '')"
+        case Rule.END_REASON:
+            return f"transform({value}, {_map_literal(END_REASONS)}, '')"
+        case Rule.CLAMP:
+            return f"to{target}(least({value}, {largest(column)}))"
+        case Rule.FLAG:
+            return f"to{target}({value})"
+        case Rule.KIND | Rule.MILLIS:
+            raise ValueError(f"{column}: {fills[0][1].rule} fills envelope columns only")
 
 
 def _columns(kinds: frozenset[str]) -> dict[str, str]:
-    """The `events` columns (event_rows.SCHEMA order) as expressions over one event `e` of
-    a read of `kinds`."""
+    """The `events` columns (event_columns.SCHEMA order) as expressions over one event `e`
+    of a read of `kinds`, generated from event_columns' table."""
 
     def f(path: str) -> str:
         """A field of the event: its column, or its type's zero value when the read skips
@@ -278,76 +343,26 @@ def _columns(kinds: frozenset[str]) -> dict[str, str]:
         column = f"events.{path}"
         kind = _kind_of(column)
         if kind is not None and kind not in kinds:
-            return f"defaultValueOfTypeName('{_INPUT[column].removeprefix('Array(')[:-1]}')"
+            return f"defaultValueOfTypeName('{_element_type(column)}')"
         return f"`e.{path}`"
 
-    protocols = [f(f"{kind}.protocol") for kind in _PROTOCOL_MEMBERS]
+    envelope = {fill.column: fill for fill in ENVELOPE}
     return {
-        "event_id": f("event_id"),
-        "tenant_id": f("tenant_id"),
-        "node_id": f("node_id"),
-        "stream_id": f("stream_id"),
-        "kind": f"toString({f('payload')})",
-        "occurred_at": f"fromUnixTimestamp64Milli({f('occurred_at.seconds')} * 1000"
-        f" + intDiv({f('occurred_at.nanos')}, 1000000), 'UTC')",
-        "session_id": _concat(
-            f("viewer_progress.session_id"),
-            f("viewer_started.session_id"),
-            f("viewer_ended.session_id"),
-            f("ingest_health.session_id"),
-            f("stream_started.session_id"),
-            f("stream_ended.session_id"),
-        ),
-        "protocol": f"transform({_sum(*protocols)}, {_map_literal(PROTOCOLS)}, '')",
-        "client_ip_hash": _concat(
-            f("viewer_started.client_ip_hash"),
-            f("stream_started.client_ip_hash"),
-            f("balancer_decision.client_ip_hash"),
-        ),
-        "user_agent": f("viewer_started.user_agent"),
-        "bytes": _sum(
-            f("viewer_progress.bytes_sent"),
-            f("viewer_ended.bytes_sent"),
-            f("stream_ended.bytes_in"),
-        ),
-        "watched_ms": _sum(f("viewer_progress.watched_ms"), f("viewer_ended.watched_ms")),
-        "duration_ms": _sum(f("viewer_ended.duration_ms"), f("stream_ended.duration_ms")),
-        "bitrate_bps": f("ingest_health.bitrate_bps"),
-        "fps": f"toFloat32({f('ingest_health.fps')})",
-        "keyframe_interval_s": f"toFloat32({f('ingest_health.keyframe_interval_s')})",
-        "dropped_frames": f("ingest_health.dropped_frames"),
-        "video_codec": f("stream_started.media.video_codec"),
-        "width": f"toUInt16(least({f('stream_started.media.width')}, 65535))",
-        "height": f"toUInt16(least({f('stream_started.media.height')}, 65535))",
-        "audio_codec": f("stream_started.media.audio_codec"),
-        "audio_sample_rate": f("stream_started.media.audio_sample_rate"),
-        "audio_channels": f"toUInt8(least({f('stream_started.media.audio_channels')}, 255))",
-        "end_reason": f"transform({f('stream_ended.reason')}, {_map_literal(END_REASONS)}, '')",
-        "cpu_percent": f"toFloat32({f('node_health.cpu_percent')})",
-        "memory_used_bytes": f("node_health.memory_used_bytes"),
-        "bandwidth_in_bps": f("node_health.bandwidth_in_bps"),
-        "bandwidth_out_bps": f("node_health.bandwidth_out_bps"),
-        "node_streams": f("node_health.streams"),
-        "node_viewers": f("node_health.viewers"),
-        "playback_id": f("balancer_decision.playback_id"),
-        "chosen_node_id": f("balancer_decision.chosen_node_id"),
-        "score": f"toFloat32({f('balancer_decision.score')})",
-        "candidates": f("balancer_decision.candidates"),
-        "distance_km": f"toFloat32({f('balancer_decision.distance_km')})",
-        "requires_pull": f"toUInt8({f('balancer_decision.requires_pull')})",
+        name: _envelope_sql(envelope[name], f) if name in envelope else _payload_sql(name, f)
+        for name in COLUMNS
     }
 
 
-EMPTY_BATCH = "empty EventBatch"
-#: The problems of `ingest/decoding.py`, in the same order and words.
+#: A message's problem (batch_problems.py), checked in the order the Python decoding
+#: checks them.
 _PROBLEM = f"""multiIf(
-    empty(`events.event_id`), '{EMPTY_BATCH}',
+    empty(`events.event_id`), '{batch_problems.EMPTY_BATCH}',
     arrayExists(t -> t != header_tenant, `events.tenant_id`),
-        'event tenant differs from the tenant_id header',
+        '{batch_problems.FOREIGN_TENANT}',
     arrayExists((i, p) -> length(i) != 36 OR p = '', `events.event_id`, `events.payload`),
-        'event without payload or with a malformed id',
+        '{batch_problems.NO_PAYLOAD_OR_BAD_ID}',
     NOT arrayAll(i -> match(i, '{UUID_PATTERN}'), `events.event_id`),
-        'undecodable event: malformed event id',
+        '{batch_problems.UNDECODABLE}: malformed event id',
     '')"""
 
 

@@ -16,9 +16,8 @@ a lookup reads only the hours its batch spans, 2-3x faster than across the whole
 Raw parts leave out the columns their rows leave at defaults (migration 4, ClickHouse's
 `skip_empty_columns_on_insert`). An event fills the fields of its own kind only, so a
 block of viewer events leaves most of the 37 columns empty: such a part had 157 files
-(a column is 2-6 of them), and creating them was half of the insert's CPU on this
-machine's file system (75k viewer events: system time 113-165 ms of an insert taking
-220-260 ms; with the migration 141 files were opened instead of 234, system time 19-73 ms).
+(a column is 2-6 of them), and creating them was about half of the insert's CPU
+(docs/benchmarks-history.md, 2026-12-06).
 Reads fill a missing column with its type's default, what the rows held.
 
 Viewer rollups keep the set of sessions seen per minute as 64-bit hashes of the session

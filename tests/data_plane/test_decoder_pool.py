@@ -10,8 +10,9 @@ import pytest
 from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.bus.base import BusMessage
-from data_plane.ingest.decoder_pool import DecoderPool, DecoderUnavailableError
+from data_plane.ingest.decoder_pool import DecoderPool
 from data_plane.ingest.decoding import Decoded, decode
+from data_plane.worker_processes import WorkerUnavailableError
 from tests.data_plane.factory import viewer
 
 pytestmark = pytest.mark.asyncio
@@ -62,7 +63,7 @@ async def test_a_dead_worker_is_replaced_and_the_batch_decodes_on_retry() -> Non
         await pool.start()
         (pid,) = pool.worker_pids()
         os.kill(pid, signal.SIGKILL)
-        with pytest.raises(DecoderUnavailableError):
+        with pytest.raises(WorkerUnavailableError):
             await pool.decode(messages)
         decoded = await pool.decode(messages)
         assert decoded.rows.num_rows == 50

@@ -10,26 +10,29 @@ from data_plane.bus.base import KINDS_HEADER, TENANT_HEADER
 from data_plane.ingress.batching import MAX_MESSAGE_EVENTS, to_messages
 from data_plane.ingress.event_spans import event_spans, joined
 from data_plane.ingress.recent_ids import RecentIds
-from data_plane.ingress.request_judging import JudgedRequest, judge_request
-from data_plane.ingress.validation import (
-    MAX_EVENT_BYTES,
-    Rejection,
-    all_valid_ids,
-    check_owner,
-    judge,
-    streams_of,
+from data_plane.ingress.request_judging import (
+    JudgedRequest,
+    judge_request,
+    owned_groups,
+    streams_to_resolve,
 )
+from data_plane.ingress.validation import MAX_EVENT_BYTES, Rejection, all_valid_ids, check_owner
 from tests.data_plane.factory import event, node_health, now_ms, uuid7, viewer
 
 OWNERS = {"stream-1": "tenant-a", "stream-2": "tenant-b"}
 DAY_MS = 24 * 3600 * 1000
 
 
-def verdict_of(events: list[ev.Event]) -> dict[int, Rejection | None]:
+def judged_of(events: list[ev.Event]) -> JudgedRequest:
     now = now_ms()
-    verdict = judge(events, node_id="node-1", now_ms=now, oldest_ms=now - DAY_MS, owners=OWNERS)
-    answer: dict[int, Rejection | None] = {i: None for i in verdict.accepted}
-    answer.update(dict(verdict.rejected))
+    request = PublishEventsRequest(events=events).SerializeToString()
+    return judge_request(request, "node-1", now, now - DAY_MS, 10_000)
+
+
+def verdict_of(events: list[ev.Event]) -> dict[int, Rejection | None]:
+    groups, rejected = owned_groups(judged_of(events), OWNERS)
+    answer: dict[int, Rejection | None] = {i: None for group in groups for i in group.indexes}
+    answer.update(dict(rejected))
     return answer
 
 
@@ -82,13 +85,13 @@ def test_each_malformed_event_is_refused_with_its_reason_and_the_rest_accepted()
     assert verdict_of(events) == expected
 
 
-def test_streams_of_ignores_empty_and_oversized_ids() -> None:
+def test_only_the_streams_of_well_formed_stream_events_are_resolved() -> None:
     events = [
         viewer("viewer_started", "a"),
         node_health(),
         event("stream_started", stream_id="x" * 65),
     ]
-    assert streams_of(events) == {"stream-1"}
+    assert streams_to_resolve(judged_of(events)) == {"stream-1"}
 
 
 def test_messages_group_events_per_stream_in_order_with_the_tenant_and_kinds_headers() -> None:
@@ -242,3 +245,14 @@ def test_a_worker_flags_malformed_and_oversized_requests() -> None:
     ).SerializeToString()
     judged = judge_request(request, "node-1", now_ms(), 0, 10)
     assert judged.too_many == 11 and not judged.groups
+
+
+def test_events_whose_ids_the_ingress_produced_already_count_as_duplicates() -> None:
+    events = [viewer("viewer_started", f"v{i}") for i in range(4)]
+    now = now_ms()
+    request = PublishEventsRequest(events=[*events, events[2]]).SerializeToString()
+    known = {events[0].event_id, events[3].event_id}
+    judged = judge_request(request, "node-1", now, now - DAY_MS, 10_000, known)
+    assert judged.repeated == 3
+    assert [group.indexes for group in judged.groups] == [[1, 2]]
+    assert ev.EventBatch.FromString(judged.groups[0].values[0]).events == events[1:3]

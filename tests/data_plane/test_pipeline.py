@@ -270,7 +270,7 @@ async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
             assert (await stack.publish(node, events)).accepted == len(events)
             sent += len(events)
             if round_ == 1:
-                pids = consumer.decoder.worker_pids()
+                pids = consumer.writer.worker_pids()
                 assert len(pids) == 1
                 os.kill(pids[0], signal.SIGKILL)
         await stack.wait_stored(tenant, sent, timeout_s=30)
@@ -279,7 +279,7 @@ async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
             "SELECT count() FROM events FINAL WHERE tenant_id = {t:String}", {"t": tenant}
         )
         assert total.scalar() == sent
-        assert consumer.decoder.worker_pids() not in ([], pids)
+        assert consumer.writer.worker_pids() not in ([], pids)
 
 
 @pytest.mark.parametrize("in_engine", [True, False], ids=["engine-decodes", "python-decodes"])

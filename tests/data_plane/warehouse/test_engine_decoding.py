@@ -9,7 +9,6 @@ import uuid
 import pyarrow as pa
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
-from tidecast.common.v1 import common_pb2
 from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.ingest.decoding import rows_of
@@ -19,70 +18,13 @@ from data_plane.warehouse.chdb_warehouse import ChdbWarehouse
 from data_plane.warehouse.engine_decoding import BatchRefusedError
 from data_plane.warehouse.event_sink import EventSink
 from data_plane.warehouse.viewer_counts import ViewerCounts
-from tests.data_plane.factory import event, node_health, now_ms, viewer
+from tests.data_plane.factory import node_health, now_ms, payload_kinds, viewer
 
 AT = now_ms()
 
 
 def every_kind(tenant: str, stream: str) -> list[ev.Event]:
-    ids = {"tenant_id": tenant, "stream_id": stream, "at_ms": AT}
-    return [
-        event(
-            "stream_started",
-            session_id="p",
-            protocol=common_pb2.MEDIA_PROTOCOL_RTMP,
-            client_ip_hash="ip",
-            media={
-                "video_codec": "h264",
-                "width": 70_000,  # clamped to UInt16 by both
-                "height": 720,
-                "audio_codec": "aac",
-                "audio_sample_rate": 48000,
-                "audio_channels": 300,  # clamped to UInt8 by both
-            },
-            **ids,
-        ),
-        event(
-            "stream_ended",
-            session_id="p",
-            protocol=common_pb2.MEDIA_PROTOCOL_SRT,
-            reason=ev.END_REASON_PUBLISHER_LOST,
-            duration_ms=9000,
-            bytes_in=123,
-            **ids,
-        ),
-        event(
-            "ingest_health",
-            session_id="p",
-            bitrate_bps=2_500_000,
-            fps=29.97,
-            keyframe_interval_s=2.0,
-            dropped_frames=3,
-            **ids,
-        ),
-        viewer("viewer_started", "v", client_ip_hash="h", user_agent="ü-agent ✓", **ids),
-        viewer("viewer_progress", "v", bytes_sent=10, watched_ms=1000, **ids),
-        viewer(
-            "viewer_ended",
-            "v",
-            protocol=99,  # an enum value this build does not know: an empty name, as in Python
-            bytes_sent=5,
-            watched_ms=500,
-            duration_ms=1500,
-            **ids,
-        ),
-        event(
-            "balancer_decision",
-            playback_id="pb",
-            chosen_node_id="n2",
-            score=0.5,
-            candidates=4,
-            client_ip_hash="ip2",
-            distance_km=12.5,
-            requires_pull=True,
-            **ids,
-        ),
-    ]
+    return payload_kinds(tenant, stream, AT)
 
 
 def batch(events: list[ev.Event]) -> bytes:

@@ -10,7 +10,8 @@ import pytest
 from tidecast.common.v1 import common_pb2
 from tidecast.events.v1 import events_pb2 as ev
 
-from data_plane.warehouse.event_rows import COLUMNS, PROTOCOLS, SCHEMA, events_to_arrow
+from data_plane.warehouse.event_columns import COLUMNS, PROTOCOLS, SCHEMA
+from data_plane.warehouse.event_rows import events_to_arrow
 from tests.data_plane.factory import event, node_health, viewer
 
 AT_MS = 1_700_000_000_123
