@@ -3,7 +3,7 @@
 A Kafka broker stores each produce call's messages as one record batch per partition, so
 the ingress's many small concurrent calls (one per PublishEvents request) became many
 small batches. Every batch costs the broker and its consumers something per fetch; on
-tansu the cost of a fetch even grows with the batches held (docs/benchmarks.md,
+tansu the cost of a fetch even grows with the batches held (docs/benchmarks-history.md,
 2026-12-05). Grouping is the classic group
 commit: a lone send goes at once, so an idle bus adds no latency, and under load a send
 waits at most for the group ahead of it, which the client library would have made it
