@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.harness.binaries import require
+
 
 def publish_args(
     url: str,
@@ -23,7 +25,7 @@ def publish_args(
     realtime: bool = True,
 ) -> list[str]:
     return [
-        "ffmpeg",
+        require("ffmpeg"),
         "-hide_banner",
         "-loglevel",
         "error",
@@ -93,7 +95,7 @@ async def publisher(url: str, **kwargs: object) -> AsyncIterator[Publisher]:
 
 async def probe(url: str) -> dict[str, object]:
     process = await asyncio.create_subprocess_exec(
-        "ffprobe",
+        require("ffprobe"),
         "-hide_banner",
         "-loglevel",
         "error",
@@ -114,7 +116,7 @@ async def probe(url: str) -> dict[str, object]:
 async def decode(url: str) -> tuple[int, str]:
     """Decodes everything with ffmpeg; returns (exit code, stderr)."""
     process = await asyncio.create_subprocess_exec(
-        "ffmpeg",
+        require("ffmpeg"),
         "-hide_banner",
         "-loglevel",
         "warning",

@@ -4,8 +4,6 @@ page's <video>, frames counted with getStats(), screenshots kept as test artifac
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.e2e.media import probe, publisher, wait_for_playlist
-from tests.media_plane.servers.webrtc.browser import CHROMIUM, chromium, page_server
+from tests.media_plane.servers.webrtc.browser import chromium, page_server
 from tests.media_plane.webrtc_edge import GOOD_KEY, PLAYBACK_ID, Edge
 
 pytestmark = [
@@ -24,7 +22,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.asyncio(loop_scope="function"),
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed"),
+    pytest.mark.usefixtures("chromium_path"),
 ]
 
 
@@ -109,7 +107,7 @@ async def test_chromium_publishes_over_whip_and_another_page_plays_over_whep(
         assert [e.reason for e in ended] == ["publisher_lost"]
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.usefixtures("ffmpeg")
 async def test_rtmp_publish_plays_in_chromium_over_whep(edge: Edge, tmp_path: Path) -> None:
     url = f"{edge.rtmp_base}/{GOOD_KEY}"
     async with (
@@ -136,7 +134,7 @@ async def test_rtmp_publish_plays_in_chromium_over_whep(edge: Edge, tmp_path: Pa
         await viewer.close()
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed")
+@pytest.mark.usefixtures("ffprobe")
 async def test_chromium_whip_publish_is_readable_as_hls_by_ffmpeg(
     edge: Edge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
