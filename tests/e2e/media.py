@@ -23,6 +23,7 @@ def publish_args(
     rate: int = 30,
     bitrate: str = "2500k",
     realtime: bool = True,
+    gop_s: float = 2.0,
 ) -> list[str]:
     return [
         require("ffmpeg"),
@@ -48,7 +49,7 @@ def publish_args(
         "-tune",
         "zerolatency",
         "-g",
-        str(rate * 2),
+        str(round(rate * gop_s)),
         "-b:v",
         bitrate,
         "-pix_fmt",
