@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from media_plane.media.hooks import EngineHooks
 from media_plane.media.live_stream import StreamRegistry
@@ -25,27 +27,49 @@ from media_plane.servers.webrtc import WebRtcHttpServer, WebRtcOptions, WebRtcSe
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    host: str = "127.0.0.1"
-    rtmp_port: int = 1935
-    http_port: int = 8088
-    segment_duration_s: float = 2.0
-    health_interval_s: float = 10.0
-    #: A viewer that sent no request for this long has left.
-    viewer_idle_s: float = 20.0
-    viewer_progress_s: float = 30.0
+class EngineSettings(BaseModel):
+    """What the engine is told by its host. Each setting and its default is declared here
+    once; the edge sidecar's settings inherit these fields (read from EDGE_* variables)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Address every listener binds to.
+    bind_host: str = "127.0.0.1"
+    rtmp_port: int = Field(default=1935, ge=0, le=65535)
+    http_port: int = Field(default=8088, ge=0, le=65535)
+    #: How often ingest health samples are emitted per live stream.
+    health_interval_s: float = Field(default=10.0, gt=0)
+    #: An HLS viewer that sent no request for this long has left (its session ends).
+    viewer_idle_s: float = Field(default=20.0, gt=0)
+    #: How often a watching viewer's progress (bytes, time) is reported.
+    viewer_progress_s: float = Field(default=30.0, gt=0)
     #: WHIP ingest and WHEP playback (signaling on `webrtc_port`, media over UDP). Off
-    #: unless the host turns it on, so hosts that predate it bind no extra port.
+    #: unless the host turns it on, so an engine embedded for RTMP and HLS only binds no
+    #: extra port.
     webrtc_enabled: bool = False
-    webrtc_port: int = 8089
+    webrtc_port: int = Field(default=8089, ge=0, le=65535)
     #: Addresses offered as ICE host candidates. Empty: every interface address except
     #: loopback (aioice's choice). Loopback must be listed to be used (tests, one host).
     ice_host_addresses: tuple[str, ...] = ()
     #: STUN/TURN URLs used by the edge and advertised to clients in `Link` headers.
     ice_servers: tuple[str, ...] = ()
-    #: A WebRTC peer that has not connected by then is dropped.
-    webrtc_connect_timeout_s: float = 15.0
+    #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
+    webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
+
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _addresses_are_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            ipaddress.ip_address(address)  # ValueError names the bad one
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_server_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"not a STUN/TURN URL: {url!r}")
+        return value
 
 
 class MediaEngine:
@@ -65,11 +89,11 @@ class MediaEngine:
             self.registry,
             adapt=self._hls_transcoders.adapt if self._hls_transcoders is not None else None,
         )
-        self.rtmp = RtmpServer(self.registry, hooks, settings.host, settings.rtmp_port)
+        self.rtmp = RtmpServer(self.registry, hooks, settings.bind_host, settings.rtmp_port)
         self.http = HlsHttpServer(
             self.hls.store,
             hooks,
-            settings.host,
+            settings.bind_host,
             settings.http_port,
             on_delivery=self.reporter.delivered,
         )
@@ -86,7 +110,9 @@ class MediaEngine:
                 ),
                 viewers=self.reporter.viewers,
             )
-            self.webrtc_http = WebRtcHttpServer(self.webrtc, settings.host, settings.webrtc_port)
+            self.webrtc_http = WebRtcHttpServer(
+                self.webrtc, settings.bind_host, settings.webrtc_port
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     @property

@@ -100,7 +100,7 @@ def edge_settings(**overrides: object) -> EngineSettings:
         "health_interval_s": 1.0,
     }
     values.update(overrides)
-    return EngineSettings(**values)  # type: ignore[arg-type]
+    return EngineSettings.model_validate(values)
 
 
 @pytest_asyncio.fixture
