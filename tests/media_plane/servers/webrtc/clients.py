@@ -7,8 +7,9 @@ import contextlib
 import fractions
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import httpx
@@ -20,6 +21,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 VIDEO_CLOCK = 90_000
 
@@ -133,6 +135,7 @@ async def consume_video(track: MediaStreamTrack, into: Received) -> None:
             now = time.monotonic()
             if into.first_at is None:
                 into.first_at = now
+            assert isinstance(frame, VideoFrame)
             into.sizes.append((frame.width, frame.height))
             into.times.append(now)
 
@@ -145,8 +148,10 @@ async def consume_audio(track: MediaStreamTrack, into: Received) -> None:
 
 
 @contextlib.asynccontextmanager
-async def owned(*coroutines: object) -> AsyncIterator[list[asyncio.Task[None]]]:
-    tasks = [asyncio.ensure_future(c) for c in coroutines]  # type: ignore[arg-type]
+async def owned(
+    *coroutines: Coroutine[Any, Any, None],
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
     try:
         yield tasks
     finally:

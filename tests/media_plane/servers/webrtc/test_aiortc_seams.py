@@ -11,6 +11,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtcrtpsender import RTCRtpSender as SenderClass
+from aiortc.rtp import RtpPacket
 
 from media_plane.servers.webrtc._aiortc_seams import offer_host_addresses
 
@@ -69,9 +70,7 @@ async def test_the_seams_are_where_the_edge_expects_them() -> None:
         await pc.close()
 
 
-def _rtp(seq: int, timestamp: int, marker: bool, data: bytes) -> object:
-    from aiortc.rtp import RtpPacket
-
+def _rtp(seq: int, timestamp: int, marker: bool, data: bytes) -> RtpPacket:
     packet = RtpPacket(sequence_number=seq, timestamp=timestamp)
     packet.marker = int(marker)
     packet._data = data  # type: ignore[attr-defined]
@@ -175,9 +174,9 @@ async def test_a_sendonly_connection_works_without_its_receiving_state_and_descr
             while edge.connectionState != "connected":
                 await asyncio.sleep(0.02)
             sender = edge.getTransceivers()[0].sender
-            while not sender._RTCRtpSender__rtp_task.done():  # type: ignore[attr-defined]
+            while not sender._RTCRtpSender__rtp_task.done():
                 await asyncio.sleep(0.02)
-        assert not sender._RTCRtpSender__rtcp_task.done()  # type: ignore[attr-defined]
+        assert not sender._RTCRtpSender__rtcp_task.done()
         # A connection that receives still needs its remote description to start.
         receiving = RTCPeerConnection()
         try:
