@@ -57,6 +57,7 @@ from media_plane.servers.webrtc._aiortc_seams import (
     offer_host_addresses,
     replace_keyframe_handler,
     request_keyframe,
+    stop_consent_after_close,
     tap_receiver,
     use_identity,
 )
@@ -479,6 +480,7 @@ class WebRtcSessions:
             if type(exc).__module__.startswith("aiortc"):
                 raise OfferError(f"offer refused: {exc}") from exc
             raise
+        stop_consent_after_close(pc)
         if self.options.host_addresses:
             offer_host_addresses(pc, self.options.host_addresses)
         answer = await pc.createAnswer()

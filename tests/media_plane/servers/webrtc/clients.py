@@ -23,6 +23,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
+from media_plane.servers.webrtc._aiortc_seams import stop_consent_after_close
+
 VIDEO_CLOCK = 90_000
 
 
@@ -105,6 +107,7 @@ class Session:
 async def negotiate(
     http: httpx.AsyncClient, pc: RTCPeerConnection, url: str, token: str | None = None
 ) -> Session | httpx.Response:
+    stop_consent_after_close(pc)
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Content-Type": "application/sdp"}
     if token is not None:
