@@ -45,4 +45,4 @@ async def test_the_aiokafka_internals_a_bounded_close_ends_are_where_it_expects(
         assert callable(producer._sender.close)
         assert callable(producer._message_accumulator.fail_all)
     finally:
-        await producer.client.close()
+        await producer.stop()
