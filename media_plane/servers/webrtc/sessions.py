@@ -205,14 +205,6 @@ class WebRtcSessions:
             ended=dict(self._ended),
         )
 
-    def viewer_bytes(self) -> list[tuple[SessionStart, int]]:
-        """Every open WHEP session with the media bytes sent to it so far."""
-        return [
-            (session.start, session.viewer.bytes_sent)
-            for session in self._sessions.values()
-            if session.viewer is not None
-        ]
-
     def fanout(self, playback_id: str) -> StreamFanout | None:
         stream = self._registry.by_playback_id(playback_id)
         return None if stream is None else self._fanouts.get(stream.stream_id)
