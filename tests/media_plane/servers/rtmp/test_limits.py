@@ -16,7 +16,7 @@ import pytest_asyncio
 from media_plane.edge_engine import EngineSettings, MediaEngine
 from media_plane.protocols.rtmp.chunks import DATA_AMF0, SET_CHUNK_SIZE, VIDEO
 from media_plane.servers.rtmp import RtmpLimits
-from tests.media_plane.rtmp_rig import Hooks, Publishers, RawClient, RigFactory, wait_until
+from tests.media_plane.rtmp_rig import Hooks, Publishers, RawClient, Rig, RigFactory, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -195,3 +195,71 @@ async def test_a_tiny_chunk_size_is_parsed_a_turn_at_a_time(make_rig: RigFactory
 def test_limits_refuse_an_unauthorized_message_larger_than_an_authorized_one() -> None:
     with pytest.raises(ValueError, match="unauthorized_max_message_bytes"):
         RtmpLimits(unauthorized_max_message_bytes=2048, max_message_bytes=1024)
+
+
+def partial_command(size: int, csid: int) -> bytes:
+    """A type 0 header declaring a `size`-byte command, and all of it but the last byte
+    (in 128-byte chunks): the server holds it half-assembled."""
+    header = bytes([csid]) + bytes(3) + size.to_bytes(3, "big") + bytes([20]) + bytes(4)
+    body = bytearray()
+    for offset in range(0, size - 1, 128):
+        if offset:
+            body += bytes([0xC0 | csid])
+        body += b"\x02" * min(128, size - 1 - offset)
+    return header + bytes(body)
+
+
+@pytest.mark.asyncio
+async def test_before_a_publish_only_a_small_message_may_be_declared(rig: Rig) -> None:
+    client = await RawClient.connect(rig.server.port)
+    await client.handshake()
+    client.command("connect", 1.0, {"app": "live"})
+    client.writer.write(partial_command(1024 * 1024, 4)[:4096])
+    assert await client.closed_within(2.0)
+    assert rig.server.buffered == 0
+
+
+@pytest.mark.asyncio
+async def test_over_the_shared_buffer_bound_the_oldest_unauthorized_holder_is_cut(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(max_total_buffered_bytes=100 * 1024, max_buffered_bytes=64 * 1024)
+    clients = []
+    for _ in range(3):
+        client = await RawClient.connect(rig.server.port)
+        await client.handshake()
+        client.writer.write(partial_command(40 * 1024, 4))
+        clients.append(client)
+        await asyncio.sleep(0.1)
+    oldest, *others = clients
+    assert await oldest.closed_within(2.0)
+    assert not any([await client.closed_within(0.2) for client in others])
+    assert rig.server.buffered <= 100 * 1024
+    assert rig.server.connections_dropped == 1
+    for client in clients:
+        client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_publisher_that_takes_the_shared_buffer_alone_is_cut(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(max_total_buffered_bytes=100 * 1024, max_buffered_bytes=64 * 1024)
+    idle = await RawClient.connect(rig.server.port)
+    await idle.handshake()
+    publishers = []
+    for key in ("good", "other"):
+        client = await RawClient.connect(rig.server.port)
+        await client.start_publish(key)
+        await client.statuses(until="NetStream.Publish.Start")
+        publishers.append(client)
+    first, second = publishers
+    first.writer.write(partial_command(60 * 1024, 6))
+    await wait_until(lambda: rig.server.buffered > 50 * 1024, 2)
+    second.writer.write(partial_command(60 * 1024, 6))
+    assert await second.closed_within(2.0)
+    assert not await first.closed_within(0.2)
+    assert not await idle.closed_within(0.1)  # it held nothing, so cutting it frees nothing
+    assert rig.registry.is_live("s1") and not rig.registry.is_live("s2")
+    for client in (idle, *publishers):
+        client.close()
