@@ -21,7 +21,7 @@ from media_plane.pipelines.remux import HlsOutput
 from media_plane.pipelines.transcode import HlsTranscoders
 from media_plane.reporting import EngineReporter
 from media_plane.servers.hls import HlsHttpServer
-from media_plane.servers.rtmp import RtmpServer
+from media_plane.servers.rtmp import RtmpLimits, RtmpServer
 from media_plane.servers.webrtc import WebRtcHttpServer, WebRtcOptions, WebRtcSessions
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class EngineSettings(BaseModel):
     ice_servers: tuple[str, ...] = ()
     #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
     webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    #: What one RTMP client may cost (EDGE_RTMP__MAX_CONNECTIONS=..., and so on).
+    rtmp: RtmpLimits = Field(default_factory=RtmpLimits)
 
     @field_validator("ice_host_addresses")
     @classmethod
@@ -89,7 +91,9 @@ class MediaEngine:
             self.registry,
             adapt=self._hls_transcoders.adapt if self._hls_transcoders is not None else None,
         )
-        self.rtmp = RtmpServer(self.registry, hooks, settings.bind_host, settings.rtmp_port)
+        self.rtmp = RtmpServer(
+            self.registry, hooks, settings.bind_host, settings.rtmp_port, limits=settings.rtmp
+        )
         self.http = HlsHttpServer(
             self.hls.store,
             hooks,

@@ -45,7 +45,7 @@ SURFACES = {
         "RequestHead",
         "parse_request_head",
     ],
-    "media_plane.servers.rtmp": ["RtmpServer", "SessionOptions"],
+    "media_plane.servers.rtmp": ["RtmpLimits", "RtmpServer", "SessionOptions"],
     "media_plane.servers.hls": [
         "DeliveryCallback",
         "HlsContent",
