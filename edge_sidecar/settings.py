@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from media_plane.edge_engine import SIGNALING_LIMITS, ConnectionLimits
+
 _PLACEHOLDER_SALT = "tidecast"
 _MIN_SALT_CHARS = 16
 
@@ -51,6 +53,11 @@ class EdgeSidecarSettings(BaseSettings):
     ice_servers: tuple[str, ...] = ()
     #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
     webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    #: Connection caps and request-head deadlines of the HLS server and of WHIP/WHEP
+    #: signaling (EDGE_HLS_LIMITS__MAX_CONNECTIONS_PER_ADDRESS=64, ...; the defaults
+    #: are the engine's, see docs/architecture.md, threat model and limits).
+    hls_limits: ConnectionLimits = Field(default_factory=ConnectionLimits)
+    webrtc_limits: ConnectionLimits = SIGNALING_LIMITS
 
     #: Target HLS segment duration, seconds.
     segment_duration_s: float = Field(default=2.0, gt=0.2, le=30)

@@ -121,6 +121,8 @@ class EdgeSidecar:
                 ice_host_addresses=settings.offered_ice_addresses(),
                 ice_servers=settings.ice_servers,
                 webrtc_connect_timeout_s=settings.webrtc_connect_timeout_s,
+                hls_limits=settings.hls_limits,
+                webrtc_limits=settings.webrtc_limits,
             ),
             self.hooks,
         )

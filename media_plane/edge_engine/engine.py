@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from media_plane.media.hooks import EngineHooks
 from media_plane.media.live_stream import StreamRegistry
@@ -19,8 +19,14 @@ from media_plane.pipelines.remux import HlsOutput
 from media_plane.pipelines.transcode import HlsTranscoders
 from media_plane.reporting import EngineReporter
 from media_plane.servers.hls import HlsHttpServer
+from media_plane.servers.http import ConnectionLimits
 from media_plane.servers.rtmp import RtmpServer
-from media_plane.servers.webrtc import WebRtcHttpServer, WebRtcOptions, WebRtcSessions
+from media_plane.servers.webrtc import (
+    SIGNALING_LIMITS,
+    WebRtcHttpServer,
+    WebRtcOptions,
+    WebRtcSessions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,9 @@ class EngineSettings:
     ice_servers: tuple[str, ...] = ()
     #: A WebRTC peer that has not connected by then is dropped.
     webrtc_connect_timeout_s: float = 15.0
+    #: Connection caps and head deadlines of the HLS server and of WHIP/WHEP signaling.
+    hls_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    webrtc_limits: ConnectionLimits = SIGNALING_LIMITS
 
 
 class MediaEngine:
@@ -71,6 +80,7 @@ class MediaEngine:
             hooks,
             settings.host,
             settings.http_port,
+            limits=settings.hls_limits,
             on_delivery=self.reporter.delivered,
         )
         self.webrtc: WebRtcSessions | None = None
@@ -86,7 +96,9 @@ class MediaEngine:
                 ),
                 viewers=self.reporter.viewers,
             )
-            self.webrtc_http = WebRtcHttpServer(self.webrtc, settings.host, settings.webrtc_port)
+            self.webrtc_http = WebRtcHttpServer(
+                self.webrtc, settings.host, settings.webrtc_port, limits=settings.webrtc_limits
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
