@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from media_plane.media.hooks import EngineHooks
@@ -116,12 +117,19 @@ class MediaEngine:
         return self.http.port
 
     async def start(self) -> None:
-        await self.hls.start()
-        await self.http.start()
-        if self.webrtc is not None and self.webrtc_http is not None:
-            await self.webrtc.start()
-            await self.webrtc_http.start()
-        await self.rtmp.start()
+        """Starts every part; if one cannot (a port in use), stops what started and raises
+        an OSError whose `filename` is the "host:port" that could not be listened on."""
+        settings = self.settings
+        try:
+            await self.hls.start()
+            await _listening(self.http.start, settings.host, settings.http_port)
+            if self.webrtc is not None and self.webrtc_http is not None:
+                await self.webrtc.start()
+                await _listening(self.webrtc_http.start, settings.host, settings.webrtc_port)
+            await _listening(self.rtmp.start, settings.host, settings.rtmp_port)
+        except BaseException:
+            await self.stop()
+            raise
         self._tasks = [
             asyncio.create_task(
                 self._every(self.settings.health_interval_s, self.reporter.report_health),
@@ -182,3 +190,11 @@ class MediaEngine:
         while True:
             await asyncio.sleep(interval_s)
             report()
+
+
+async def _listening(start: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+    try:
+        await start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, reason, f"{host}:{port}") from exc
