@@ -13,7 +13,9 @@ import typer
 
 from tidecast_cli.client import ApiClient, CliError
 from tidecast_cli.data_dir import resolve_data_dir
+from tidecast_cli.descriptors import raise_descriptor_limit
 from tidecast_cli.output import emit
+from tidecast_cli.startup import ServicePort, failure_line
 
 app = typer.Typer(
     help="Tidecast: multi-tenant live video.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -114,11 +116,28 @@ def up(
         webrtc_port=webrtc_port,
         with_edge=not no_edge,
     )
+    ports = [
+        ServicePort("the control plane REST API", http_port, "--http-port"),
+        ServicePort("the control plane gRPC server", grpc_port, "--grpc-port"),
+        ServicePort("the data plane event ingress", ingress_port, "--ingress-port"),
+        ServicePort("the analytics API", analytics_port, "--analytics-port"),
+        ServicePort("the edge RTMP server", rtmp_port, "--rtmp-port"),
+        ServicePort("the edge HLS server", hls_port, "--hls-port"),
+        ServicePort("the edge WHIP/WHEP server", webrtc_port, "--webrtc-port"),
+        ServicePort("the edge admin endpoint", edge_admin_port, "--edge-admin-port"),
+    ]
+    _serve(lambda: asyncio.run(run_single_node(options, lambda line: typer.echo(line))), ports)
+
+
+def _serve(run: Callable[[], None], ports: list[ServicePort]) -> None:
+    """Runs a long-lived command; a service that cannot start (or stops) ends it with one
+    line naming the service, its port and how to change it, and exit code 1."""
+    raise_descriptor_limit()
     try:
-        asyncio.run(run_single_node(options, lambda line: typer.echo(line)))
+        run()
     except (OSError, RuntimeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        typer.echo(failure_line(exc, ports), err=True)
+        raise typer.Exit(1) from None
 
 
 # -- tenants --------------------------------------------------------------------------
@@ -454,7 +473,16 @@ def control_serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = ControlPlaneSettings()
-    run_on_uvloop(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
+    ports = [
+        ServicePort("the control plane REST API", settings.http_port, "CONTROL_PLANE_HTTP_PORT"),
+        ServicePort("the control plane gRPC server", settings.grpc_port, "CONTROL_PLANE_GRPC_PORT"),
+    ]
+    _serve(
+        lambda: run_on_uvloop(
+            serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m))
+        ),
+        ports,
+    )
 
 
 @control_app.command("migrate")
@@ -506,6 +534,7 @@ def edge_run(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run an edge node: enroll once, host the media engine, heartbeat, ship events."""
+    from edge_sidecar.settings import EdgeSidecarSettings
     from tidecast_cli.edge_node import run_edge
 
     logging.basicConfig(
@@ -521,10 +550,24 @@ def edge_run(
     if ingress:
         overrides["ingress_target"] = ingress
     try:
-        asyncio.run(run_edge(overrides, lambda line: typer.echo(line)))
-    except Exception as exc:
+        settings = EdgeSidecarSettings(**overrides)
+    except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise typer.Exit(2) from None
+    ports = [
+        ServicePort("the edge RTMP server", settings.rtmp_port, "EDGE_RTMP_PORT"),
+        ServicePort("the edge HLS server", settings.http_port, "EDGE_HTTP_PORT"),
+        ServicePort("the edge WHIP/WHEP server", settings.webrtc_port, "EDGE_WEBRTC_PORT"),
+        ServicePort("the edge admin endpoint", settings.admin_port, "EDGE_ADMIN_PORT"),
+    ]
+    try:
+        _serve(lambda: asyncio.run(run_edge(settings, lambda line: typer.echo(line))), ports)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        # Enrollment and credential errors of the sidecar: one line as well.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @data_app.command("serve")
@@ -547,7 +590,14 @@ def data_serve(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    asyncio.run(serve(DataPlaneSettings(), roles, announce=lambda m: typer.echo(m)))
+    settings = DataPlaneSettings()
+    ports = [
+        ServicePort(
+            "the data plane event ingress", settings.ingress_port, "DATA_PLANE_INGRESS_PORT"
+        ),
+        ServicePort("the analytics API", settings.api_port, "DATA_PLANE_API_PORT"),
+    ]
+    _serve(lambda: asyncio.run(serve(settings, roles, announce=lambda m: typer.echo(m))), ports)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,8 +22,14 @@ from media_plane.pipelines.remux import HlsOutput
 from media_plane.pipelines.transcode import HlsTranscoders
 from media_plane.reporting import EngineReporter
 from media_plane.servers.hls import HlsHttpServer
+from media_plane.servers.http import ConnectionLimits
 from media_plane.servers.rtmp import RtmpLimits, RtmpServer
-from media_plane.servers.webrtc import WebRtcHttpServer, WebRtcOptions, WebRtcSessions
+from media_plane.servers.webrtc import (
+    SIGNALING_LIMITS,
+    WebRtcHttpServer,
+    WebRtcOptions,
+    WebRtcSessions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,11 @@ class EngineSettings(BaseModel):
     webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
     #: What one RTMP client may cost (EDGE_RTMP__MAX_CONNECTIONS=..., and so on).
     rtmp: RtmpLimits = Field(default_factory=RtmpLimits)
+    #: Connection caps and request-head deadlines of the HLS server and of WHIP/WHEP
+    #: signaling (EDGE_HLS_LIMITS__MAX_CONNECTIONS_PER_ADDRESS=64, ...; see
+    #: docs/architecture.md, threat model and limits).
+    hls_limits: ConnectionLimits = Field(default_factory=ConnectionLimits)
+    webrtc_limits: ConnectionLimits = SIGNALING_LIMITS
 
     @field_validator("ice_host_addresses")
     @classmethod
@@ -99,6 +111,7 @@ class MediaEngine:
             hooks,
             settings.bind_host,
             settings.http_port,
+            limits=settings.hls_limits,
             on_delivery=self.reporter.delivered,
         )
         self.webrtc: WebRtcSessions | None = None
@@ -115,7 +128,10 @@ class MediaEngine:
                 viewers=self.reporter.viewers,
             )
             self.webrtc_http = WebRtcHttpServer(
-                self.webrtc, settings.bind_host, settings.webrtc_port
+                self.webrtc,
+                settings.bind_host,
+                settings.webrtc_port,
+                limits=settings.webrtc_limits,
             )
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -134,12 +150,19 @@ class MediaEngine:
         return self.http.port
 
     async def start(self) -> None:
-        await self.hls.start()
-        await self.http.start()
-        if self.webrtc is not None and self.webrtc_http is not None:
-            await self.webrtc.start()
-            await self.webrtc_http.start()
-        await self.rtmp.start()
+        """Starts every part; if one cannot (a port in use), stops what started and raises
+        an OSError whose `filename` is the "host:port" that could not be listened on."""
+        settings = self.settings
+        try:
+            await self.hls.start()
+            await _listening(self.http.start, settings.bind_host, settings.http_port)
+            if self.webrtc is not None and self.webrtc_http is not None:
+                await self.webrtc.start()
+                await _listening(self.webrtc_http.start, settings.bind_host, settings.webrtc_port)
+            await _listening(self.rtmp.start, settings.bind_host, settings.rtmp_port)
+        except BaseException:
+            await self.stop()
+            raise
         self._tasks = [
             asyncio.create_task(
                 self._every(self.settings.health_interval_s, self.reporter.report_health),
@@ -200,3 +223,11 @@ class MediaEngine:
         while True:
             await asyncio.sleep(interval_s)
             report()
+
+
+async def _listening(start: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+    try:
+        await start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, reason, f"{host}:{port}") from exc

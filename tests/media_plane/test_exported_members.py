@@ -41,7 +41,10 @@ SURFACES = {
     "media_plane.reporting": ["EngineReporter", "StreamReport", "ViewerSessions"],
     "media_plane.servers.http": [
         "MAX_HEAD_BYTES",
+        "AddressSlots",
         "BadRequestError",
+        "ConnectionLimits",
+        "Listener",
         "RequestHead",
         "parse_request_head",
     ],
@@ -55,6 +58,7 @@ SURFACES = {
         "PlayAuthorizer",
     ],
     "media_plane.servers.webrtc": [
+        "SIGNALING_LIMITS",
         "Answer",
         "IceRestartError",
         "OfferError",
