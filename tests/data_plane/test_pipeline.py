@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import grpc
@@ -244,42 +245,97 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_is_
         await dead_reader.close()
 
 
-async def test_a_decoding_worker_killed_mid_run_loses_and_doubles_nothing(
+def _running(pid: int) -> bool:
+    """Whether the process is on a CPU now (state R in /proc): a decoding worker is
+    running only while it decodes (or pickles what it decoded); idle, it sleeps on its
+    call queue."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "R"
+
+
+def _kill_while_running(pid: int, timeout_s: float) -> bool:
+    """SIGKILLs `pid` the moment it is seen running; False if it never was within
+    `timeout_s` (then it is left alive)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+            return True
+        time.sleep(0.0002)
+    return False
+
+
+async def _stored_counts(warehouse: Warehouse, tenant: str) -> tuple[int, int, int]:
+    """(raw rows, distinct event ids, rollup byte sum) of `tenant`."""
+    raw = await warehouse.query(
+        "SELECT count(), uniqExact(event_id) FROM events WHERE tenant_id = {t:String}",
+        {"t": tenant},
+    )
+    rollup = await warehouse.query(
+        "SELECT sum(bytes) FROM viewers_by_stream_minute WHERE tenant_id = {t:String}",
+        {"t": tenant},
+    )
+    rows, distinct = raw.rows[0]
+    return int(rows), int(distinct), int(rollup.scalar() or 0)
+
+
+async def test_a_decoding_worker_killed_while_decoding_loses_and_doubles_nothing(
     control: ControlPlane, chdb_warehouse: Warehouse
 ) -> None:
     settings = data_settings(control, ingest_decode_workers=1, ingest_decode_in_engine=False)
     tenant, stream = await tenant_with_stream(control)
     node = await control.enroll()
+    sent = 0
+
+    def batch(round_: int) -> list:
+        return [
+            viewer(
+                "viewer_progress",
+                f"r{round_}-{i}",
+                tenant_id=tenant,
+                stream_id=stream,
+                node_id=node.id,
+                bytes_sent=1,
+                watched_ms=1,
+            )
+            for i in range(1000)
+        ]
+
     async with running_stack(control, settings, chdb_warehouse) as stack:
         consumer = stack.plane.consumer
         assert consumer is not None
         await consumer.ready.wait()
-        sent = 0
-        for round_ in range(4):
-            events = [
-                viewer(
-                    "viewer_progress",
-                    f"r{round_}-{i}",
-                    tenant_id=tenant,
-                    stream_id=stream,
-                    node_id=node.id,
-                    bytes_sent=i,
-                )
-                for i in range(200)
-            ]
+        [victim] = consumer.writer.worker_pids()
+        # The kill waits on a thread for the worker to be decoding while batches keep
+        # arriving, so it lands mid-decode rather than between publishes.
+        kill = asyncio.create_task(asyncio.to_thread(_kill_while_running, victim, 30.0))
+        round_ = 0
+        while not kill.done() or round_ < 4:
+            events = batch(round_)
             assert (await stack.publish(node, events)).accepted == len(events)
             sent += len(events)
-            if round_ == 1:
-                pids = consumer.writer.worker_pids()
-                assert len(pids) == 1
-                os.kill(pids[0], signal.SIGKILL)
-        await stack.wait_stored(tenant, sent, timeout_s=30)
-        # Every id once: the retry after the worker's death decoded the same batch.
-        total = await chdb_warehouse.query(
-            "SELECT count() FROM events FINAL WHERE tenant_id = {t:String}", {"t": tenant}
-        )
-        assert total.scalar() == sent
-        assert consumer.writer.worker_pids() not in ([], pids)
+            round_ += 1
+        assert await kill, "the decoding worker was never seen decoding"
+        # A marker published after everything else: the consumer writes fetches in
+        # order and retries a failed write before the next, so once the marker is
+        # stored, every write of the batches before it (and any doubling) has landed.
+        marker = batch(round_)[:1]
+        assert (await stack.publish(node, marker)).accepted == 1
+        sent += 1
+        await stack.wait_stored(tenant, sent, timeout_s=60)
+        # Raw rows (no FINAL: the table collapses duplicates when it merges), distinct
+        # ids and the rollup's byte sum (a doubled insert doubles it) all equal `sent`.
+        # A write's rollup rows land just after its events, so the sum is waited for.
+        counts = await _stored_counts(chdb_warehouse, tenant)
+        deadline = asyncio.get_running_loop().time() + 30
+        while counts[2] < sent and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            counts = await _stored_counts(chdb_warehouse, tenant)
+        assert counts == (sent, sent, sent)
+        # The write that lost its worker failed and was retried on a new one.
+        failures = stack.plane.registry.get_sample_value("tidecast_ingest_write_failures_total")
+        assert (failures or 0) >= 1
+        assert consumer.writer.worker_pids() not in ([], [victim])
 
 
 @pytest.mark.parametrize("in_engine", [True, False], ids=["engine-decodes", "python-decodes"])
