@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 
 from tidecast_cli.client import ApiClient, CliError
 from tidecast_cli.data_dir import resolve_data_dir
+from tidecast_cli.log_redaction import configure_logging
 from tidecast_cli.output import emit
 
 app = typer.Typer(
@@ -98,9 +98,7 @@ def up(
     """Run the whole platform on this machine with embedded defaults."""
     from tidecast_cli.single_node import SingleNodeOptions, run_single_node
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     options = SingleNodeOptions(
         data_dir=resolve_data_dir(data_dir),
         host=host,
@@ -450,9 +448,7 @@ def control_serve(
     from control_plane.serve import run_on_uvloop, serve
     from control_plane.settings import ControlPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     settings = ControlPlaneSettings()
     run_on_uvloop(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
 
@@ -508,9 +504,7 @@ def edge_run(
     """Run an edge node: enroll once, host the media engine, heartbeat, ship events."""
     from tidecast_cli.edge_node import run_edge
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     overrides: dict[str, Any] = {}
     if control:
         overrides["control_target"] = control
@@ -539,9 +533,7 @@ def data_serve(
     from data_plane.serve import ALL_ROLES, Role, serve
     from data_plane.settings import DataPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     try:
         roles = [Role(r) for r in role] if role else list(ALL_ROLES)
     except ValueError as exc:
