@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from data_plane.errors import DataPlaneError
 
-
 #: The times a query may name. The warehouse stores instants as DateTime64 and compares
 #: them through DateTime (seconds since 1970 as UInt32, up to 2106), and the API speaks
 #: Unix milliseconds: outside this range a query cannot mean anything, and Python's date
