@@ -44,6 +44,11 @@ DataDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or name.")]
+#: Stream ids are unique across tenants: the tenant is found when not given.
+StreamTenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", "-t", help="Tenant id or name (default: the stream's own)."),
+]
 
 STREAM_FIELDS = ["id", "name", "playback_id", "enabled", "private_playback", "live", "created_at"]
 
@@ -172,8 +177,12 @@ def _print_new_key(stream: dict[str, Any], as_json: bool) -> None:
         return
     emit(stream, as_json=False, fields=["id", "name", "stream_key", "playback_id"])
     ingest = stream["ingest_url"]
+    key = stream["stream_key"]
     typer.echo("")
     typer.echo(f"push (RTMP):  {ingest}")
+    # OBS and most encoders ask for the two halves in separate boxes.
+    typer.echo(f"  OBS Server:     {ingest.removesuffix('/' + key)}")
+    typer.echo(f"  OBS Stream Key: {key}")
     typer.echo(
         f"  e.g. ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine "
         f"-c:v libx264 -preset veryfast -g 60 -b:v 2500k -c:a aac -f flv {ingest}"
@@ -225,31 +234,32 @@ def stream_list(tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
 
 @stream_app.command("get")
 def stream_get(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one stream."""
-    _run(
-        data_dir,
-        lambda c: c.request("GET", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}"),
-        as_json=as_json,
-    )
+    _run(data_dir, lambda c: c.request("GET", c.stream_path(stream_id, tenant)), as_json=as_json)
 
 
 @stream_app.command("rotate-key")
 def stream_rotate_key(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Issue a new stream key; the old one stops working at once."""
     with _client(data_dir) as client:
-        tenant_id = client.resolve_tenant(tenant)
-        stream = client.request("POST", f"/v1/tenants/{tenant_id}/streams/{stream_id}/rotate-key")
+        stream = client.request("POST", f"{client.stream_path(stream_id, tenant)}/rotate-key")
         _print_new_key(stream, as_json)
 
 
 @stream_app.command("update")
 def stream_update(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
     private: Annotated[bool | None, typer.Option("--private/--public")] = None,
     name: Annotated[str | None, typer.Option()] = None,
@@ -266,21 +276,22 @@ def stream_update(
         body["name"] = name
     _run(
         data_dir,
-        lambda c: c.request(
-            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}", json=body
-        ),
+        lambda c: c.request("PATCH", c.stream_path(stream_id, tenant), json=body),
         as_json=as_json,
     )
 
 
 @stream_app.command("delete")
 def stream_delete(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a stream; its key stops working at once."""
 
     def action(c: ApiClient) -> dict[str, str]:
-        c.request("DELETE", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}")
+        c.request("DELETE", c.stream_path(stream_id, tenant))
         return {"deleted": stream_id}
 
     _run(data_dir, action, as_json=as_json)
@@ -289,7 +300,7 @@ def stream_delete(
 @stream_app.command("playback-token")
 def stream_playback_token(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     ttl: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
@@ -299,7 +310,7 @@ def stream_playback_token(
         data_dir,
         lambda c: c.request(
             "POST",
-            f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}/playback-tokens",
+            f"{c.stream_path(stream_id, tenant)}/playback-tokens",
             json={"ttl_seconds": ttl},
         ),
         as_json=as_json,
