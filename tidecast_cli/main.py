@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from tidecast_cli.client import ApiClient, CliError
 from tidecast_cli.data_dir import resolve_data_dir
 from tidecast_cli.descriptors import raise_descriptor_limit
+from tidecast_cli.log_redaction import configure_logging
 from tidecast_cli.output import emit
 from tidecast_cli.startup import ServicePort, failure_line
 
@@ -46,6 +46,11 @@ DataDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or name.")]
+#: Stream ids are unique across tenants: the tenant is found when not given.
+StreamTenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", "-t", help="Tenant id or name (default: the stream's own)."),
+]
 
 STREAM_FIELDS = ["id", "name", "playback_id", "enabled", "private_playback", "live", "created_at"]
 
@@ -100,9 +105,7 @@ def up(
     """Run the whole platform on this machine with embedded defaults."""
     from tidecast_cli.single_node import SingleNodeOptions, run_single_node
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     options = SingleNodeOptions(
         data_dir=resolve_data_dir(data_dir),
         host=host,
@@ -193,8 +196,12 @@ def _print_new_key(stream: dict[str, Any], as_json: bool) -> None:
         return
     emit(stream, as_json=False, fields=["id", "name", "stream_key", "playback_id"])
     ingest = stream["ingest_url"]
+    key = stream["stream_key"]
     typer.echo("")
     typer.echo(f"push (RTMP):  {ingest}")
+    # OBS and most encoders ask for the two halves in separate boxes.
+    typer.echo(f"  OBS Server:     {ingest.removesuffix('/' + key)}")
+    typer.echo(f"  OBS Stream Key: {key}")
     typer.echo(
         f"  e.g. ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine "
         f"-c:v libx264 -preset veryfast -g 60 -b:v 2500k -c:a aac -f flv {ingest}"
@@ -246,31 +253,32 @@ def stream_list(tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
 
 @stream_app.command("get")
 def stream_get(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one stream."""
-    _run(
-        data_dir,
-        lambda c: c.request("GET", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}"),
-        as_json=as_json,
-    )
+    _run(data_dir, lambda c: c.request("GET", c.stream_path(stream_id, tenant)), as_json=as_json)
 
 
 @stream_app.command("rotate-key")
 def stream_rotate_key(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Issue a new stream key; the old one stops working at once."""
     with _client(data_dir) as client:
-        tenant_id = client.resolve_tenant(tenant)
-        stream = client.request("POST", f"/v1/tenants/{tenant_id}/streams/{stream_id}/rotate-key")
+        stream = client.request("POST", f"{client.stream_path(stream_id, tenant)}/rotate-key")
         _print_new_key(stream, as_json)
 
 
 @stream_app.command("update")
 def stream_update(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
     private: Annotated[bool | None, typer.Option("--private/--public")] = None,
     name: Annotated[str | None, typer.Option()] = None,
@@ -287,21 +295,22 @@ def stream_update(
         body["name"] = name
     _run(
         data_dir,
-        lambda c: c.request(
-            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}", json=body
-        ),
+        lambda c: c.request("PATCH", c.stream_path(stream_id, tenant), json=body),
         as_json=as_json,
     )
 
 
 @stream_app.command("delete")
 def stream_delete(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a stream; its key stops working at once."""
 
     def action(c: ApiClient) -> dict[str, str]:
-        c.request("DELETE", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}")
+        c.request("DELETE", c.stream_path(stream_id, tenant))
         return {"deleted": stream_id}
 
     _run(data_dir, action, as_json=as_json)
@@ -310,7 +319,7 @@ def stream_delete(
 @stream_app.command("playback-token")
 def stream_playback_token(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     ttl: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
@@ -320,7 +329,7 @@ def stream_playback_token(
         data_dir,
         lambda c: c.request(
             "POST",
-            f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}/playback-tokens",
+            f"{c.stream_path(stream_id, tenant)}/playback-tokens",
             json={"ttl_seconds": ttl},
         ),
         as_json=as_json,
@@ -469,9 +478,7 @@ def control_serve(
     from control_plane.serve import run_on_uvloop, serve
     from control_plane.settings import ControlPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     settings = ControlPlaneSettings()
     ports = [
         ServicePort("the control plane REST API", settings.http_port, "CONTROL_PLANE_HTTP_PORT"),
@@ -537,9 +544,7 @@ def edge_run(
     from edge_sidecar.settings import EdgeSidecarSettings
     from tidecast_cli.edge_node import run_edge
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     overrides: dict[str, Any] = {}
     if control:
         overrides["control_target"] = control
@@ -582,9 +587,7 @@ def data_serve(
     from data_plane.serve import ALL_ROLES, Role, serve
     from data_plane.settings import DataPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     try:
         roles = [Role(r) for r in role] if role else list(ALL_ROLES)
     except ValueError as exc:

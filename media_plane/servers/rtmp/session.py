@@ -147,6 +147,8 @@ class RtmpSession(asyncio.Protocol):
         #: Since when this connection has been without a publish (or a pending one).
         self.unpublished_since = self.opened_at
         self._connected = False
+        #: The connect command: its app and tcUrl hold the key when the publish name is empty.
+        self._connect: Command | None = None
         self._received = 0
         self._acked = 0
         self._ack_window = 0
@@ -441,6 +443,7 @@ class RtmpSession(asyncio.Protocol):
 
     def _on_connect(self, command: Command) -> None:
         self._connected = True
+        self._connect = command
         options = self._options
         self._send(WINDOW_ACK_SIZE, commands.window_ack_size(options.window_ack_size))
         self._send(SET_PEER_BANDWIDTH, commands.set_peer_bandwidth(options.window_ack_size))
@@ -454,9 +457,11 @@ class RtmpSession(asyncio.Protocol):
         if self.publishing:
             raise RtmpProtocolError("publish while already publishing")
         stream_id = command.stream_id or _STREAM_ID
-        key = commands.publish_key(command.arg_string(1))
+        key = commands.publish_key(command.arg_string(1), self._connect)
         if not key:
-            self._refuse(stream_id, PublishDenial.INVALID_KEY, "empty stream key")
+            self._refuse(
+                stream_id, PublishDenial.INVALID_KEY, f"empty stream key: {commands.KEY_FORMS}"
+            )
             return
         self.phase = Phase.AUTHORIZING
         self._feed = MediaFeed()

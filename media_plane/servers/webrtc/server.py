@@ -288,7 +288,7 @@ class WebRtcHttpServer:
         except WebRtcError as exc:
             return _text(400, str(exc))
         except Exception:
-            logger.exception("%r %s failed", request.method, request.path)
+            logger.exception("%r %s failed", request.method, action.name)
             return _text(500, "internal error")
 
     def _links(self) -> tuple[tuple[str, str], ...]:

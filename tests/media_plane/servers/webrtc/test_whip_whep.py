@@ -226,6 +226,8 @@ async def test_bad_offers_get_400_with_a_reason(edge: Edge) -> None:
         headers=sdp,
     )
     assert no_media.status_code == 400 and "no audio or video" in no_media.text
+    empty_media = await edge.http.post(f"/whip/{GOOD_KEY}", content=b"v=0\r\nm=\r\n", headers=sdp)
+    assert empty_media.status_code == 400 and "malformed SDP offer" in empty_media.text
     # An offer with only G.711 audio: nothing the edge can publish.
     pc = peer()
     pc.addTransceiver(SyntheticAudio(), direction="sendonly")
