@@ -8,13 +8,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest_asyncio
 
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
+from media_plane.media.events import EngineEvent
 from media_plane.media.hooks import (
-    EngineEvent,
     PlayDecision,
     PublishDecision,
     PublishDenial,
@@ -34,6 +34,8 @@ from media_plane.servers.rtmp.server import RtmpServer
 from media_plane.servers.rtmp.session import SessionOptions
 
 DATA = Path(__file__).parent / "protocols" / "rtmp" / "data"
+
+EventT = TypeVar("EventT", bound=EngineEvent)
 
 
 class Hooks:
@@ -69,6 +71,10 @@ class Hooks:
 
     def emit(self, event: EngineEvent) -> None:
         self.events.append(event)
+
+    def of(self, kind: type[EventT]) -> list[EventT]:
+        """The events emitted of one kind, typed as that kind."""
+        return [event for event in self.events if isinstance(event, kind)]
 
 
 class Recorder:

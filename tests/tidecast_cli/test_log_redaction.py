@@ -43,8 +43,7 @@ def test_the_formatter_redacts_messages_arguments_and_tracebacks() -> None:
         raise ValueError(f"bad key {key}")
     except ValueError:
         record = logging.LogRecord(
-            "x", logging.ERROR, __file__, 1, "publish %s failed", (key,), exc_info=True
+            "x", logging.ERROR, __file__, 1, "publish %s failed", (key,), exc_info=sys.exc_info()
         )
-        record.exc_info = sys.exc_info()
     line = RedactingFormatter("%(message)s").format(record)
     assert key not in line and line.count(REDACTED) == 2

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from media_plane.media.events import EngineEventKind
+from media_plane.media.events import PublishDenied
 from tests.media_plane.rtmp_rig import Publishers, RawClient, Rig, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,6 +61,6 @@ async def test_no_key_anywhere_is_refused_naming_the_forms_that_work(rig: Rig) -
     assert codes[-1] == "NetStream.Publish.BadName"
     assert await client.closed_within(1.0)
     [event] = rig.hooks.events
-    assert event.kind is EngineEventKind.PUBLISH_DENIED and event.reason == "invalid_key"
+    assert isinstance(event, PublishDenied) and event.reason == "invalid_key"
     assert "rtmp://<host>/live/<key>" in event.message and "?key=<key>" in event.message
     assert rig.hooks.asked == []

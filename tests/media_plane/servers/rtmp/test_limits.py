@@ -8,6 +8,7 @@ import contextlib
 import struct
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -61,7 +62,7 @@ async def flood(client: RawClient) -> None:
 
 
 async def time_playlist_while(
-    http: httpx.AsyncClient, path: str, busy: asyncio.Future[object], at_least_s: float
+    http: httpx.AsyncClient, path: str, busy: asyncio.Future[Any], at_least_s: float
 ) -> tuple[float, str]:
     """Fetches the playlist every 50 ms while `busy` runs and for `at_least_s`; returns
     the slowest answer's duration and the last playlist."""
