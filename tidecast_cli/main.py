@@ -15,6 +15,7 @@ from tidecast_cli.data_dir import resolve_data_dir
 from tidecast_cli.descriptors import raise_descriptor_limit
 from tidecast_cli.log_redaction import configure_logging
 from tidecast_cli.output import emit
+from tidecast_cli.single_node_options import SingleNodeOptions
 from tidecast_cli.startup import ServicePort, failure_line
 
 app = typer.Typer(
@@ -88,22 +89,36 @@ def _run(
 @app.command()
 def up(
     data_dir: DataDirOpt = None,
-    host: Annotated[str, typer.Option(help="Address every service binds to.")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="Control plane REST port.")] = 8080,
-    grpc_port: Annotated[int, typer.Option(help="Control plane gRPC port.")] = 50051,
-    rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
-    hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
-    edge_admin_port: Annotated[int, typer.Option(help="Edge /healthz and /metrics.")] = 9102,
-    ingress_port: Annotated[int, typer.Option(help="Data plane event ingress (gRPC).")] = 50061,
+    host: Annotated[
+        str, typer.Option(help="Address every service binds to.")
+    ] = SingleNodeOptions.host,
+    http_port: Annotated[
+        int, typer.Option(help="Control plane REST port.")
+    ] = SingleNodeOptions.http_port,
+    grpc_port: Annotated[
+        int, typer.Option(help="Control plane gRPC port.")
+    ] = SingleNodeOptions.grpc_port,
+    rtmp_port: Annotated[
+        int, typer.Option(help="Edge RTMP ingest port.")
+    ] = SingleNodeOptions.rtmp_port,
+    hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = SingleNodeOptions.hls_port,
+    edge_admin_port: Annotated[
+        int, typer.Option(help="Edge /healthz and /metrics.")
+    ] = SingleNodeOptions.edge_admin_port,
+    ingress_port: Annotated[
+        int, typer.Option(help="Data plane event ingress (gRPC).")
+    ] = SingleNodeOptions.ingress_port,
     analytics_port: Annotated[
         int, typer.Option(help="Analytics API and realtime WebSocket port.")
-    ] = 8090,
-    webrtc_port: Annotated[int, typer.Option(help="Edge WHIP/WHEP signaling port.")] = 8089,
+    ] = SingleNodeOptions.analytics_port,
+    webrtc_port: Annotated[
+        int, typer.Option(help="Edge WHIP/WHEP signaling port.")
+    ] = SingleNodeOptions.webrtc_port,
     no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Run the whole platform on this machine with embedded defaults."""
-    from tidecast_cli.single_node import SingleNodeOptions, run_single_node
+    from tidecast_cli.single_node import run_single_node
 
     configure_logging(log_level)
     options = SingleNodeOptions(
