@@ -65,7 +65,6 @@ async def one_run(seconds: float, segment: float) -> dict[str, float]:
         EngineSettings(
             rtmp_port=free_port(),
             http_port=free_port(),
-            segment_duration_s=segment,
             health_interval_s=3600,
         ),
         AllowAll(segment),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_plane.auth.api import router as auth_router
 from control_plane.auth.bearer import BearerAuthenticator
+from control_plane.auth.login_throttle import LoginThrottle, ThrottlePolicy
 from control_plane.db.direct_reader import DirectReader, open_direct_reader
 from control_plane.db.engine import create_engine, create_session_factory
 from control_plane.db.migrate import upgrade_to_head
@@ -89,6 +90,7 @@ def create_app(
     )
     app.state.stream_listing = StreamListing(database.reader, database.engine.dialect)
     app.state.metrics = metrics
+    app.state.login_throttle = LoginThrottle(ThrottlePolicy.from_settings(settings))
     install_error_handlers(app)
     # Routes are matched in order, at a few microseconds each: the busiest (the stream
     # list) first. No two routers' paths overlap, so the order changes nothing else.

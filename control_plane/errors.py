@@ -7,6 +7,7 @@ ControlPlaneError
  +-- AuthenticationError    no, malformed, expired or revoked credentials
  +-- PermissionDeniedError  authenticated but lacking the scope or role
  +-- InvalidRequestError    well-formed but unacceptable input
+ +-- TooManyRequestsError   throttled: try again after `retry_after_s`
 """
 
 from __future__ import annotations
@@ -38,3 +39,11 @@ class PermissionDeniedError(ControlPlaneError):
 
 class InvalidRequestError(ControlPlaneError):
     code = "invalid_request"
+
+
+class TooManyRequestsError(ControlPlaneError):
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import grpc
 from tidecast.directory.v1 import directory_pb2_grpc
 from tidecast.edge.v1 import edge_control_pb2_grpc
@@ -33,7 +35,12 @@ def create_grpc_server(
     directory_pb2_grpc.add_DirectoryServicer_to_server(
         DirectoryServicer(settings, database.session_factory, database.hot_paths), server
     )
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise RuntimeError(f"could not bind gRPC on {settings.grpc_host}:{settings.grpc_port}")
+        # grpc tells no more; the filename names the address, as for the REST socket.
+        raise OSError(errno.EADDRINUSE, "in use, or not an address of this machine", address)
     return server, port

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,6 +48,16 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The REST server's socket, bound here so that a port in use fails the start with an
+    OSError whose `filename` is "host:port" (uvicorn would log it and exit its task)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from exc
+
+
 @dataclass(frozen=True)
 class RunningServers:
     #: Ends only when the REST server stops (on its own, that is a failure).
@@ -63,7 +74,12 @@ async def running_servers(
     grace_s: float = 5.0,
 ) -> AsyncIterator[RunningServers]:
     """Serves gRPC and REST on `database` for the duration of the block."""
-    grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
+    http_socket = listening_socket(settings.http_host, settings.http_port)
+    try:
+        grpc_server, grpc_port = create_grpc_server(settings, database, metrics)
+    except BaseException:
+        http_socket.close()
+        raise
     await grpc_server.start()
     http = _Uvicorn(
         uvicorn.Config(
@@ -75,7 +91,7 @@ async def running_servers(
             lifespan="off",
         )
     )
-    http_task = asyncio.create_task(http.serve(), name="control-plane-http")
+    http_task = asyncio.create_task(http.serve([http_socket]), name="control-plane-http")
     try:
         yield RunningServers(http_task=http_task, grpc_port=grpc_port)
     finally:

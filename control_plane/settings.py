@@ -47,6 +47,17 @@ class ControlPlaneSettings(BaseSettings):
     direct_read_connections: int = Field(default=4, gt=0)
     #: An API token's last-used time is written at most this often.
     token_touch_interval_s: float = Field(default=60.0, ge=0)
+    #: Sign-in throttling (`auth/login_throttle.py`): wrong passwords an account, and a
+    #: client address (offices and carrier NATs share one, so it gets more), may send
+    #: before each further one blocks sign-in for a doubling wait, from the base up to the
+    #: cap. Failures older than the window are forgotten; at most `login_throttle_entries`
+    #: accounts and addresses are tracked, the least recently failed forgotten first.
+    login_free_failures_per_account: int = Field(default=5, ge=1)
+    login_free_failures_per_address: int = Field(default=20, ge=1)
+    login_backoff_base_s: float = Field(default=1.0, gt=0)
+    login_backoff_max_s: float = Field(default=300.0, gt=0)
+    login_failure_window_s: float = Field(default=900.0, gt=0)
+    login_throttle_entries: int = Field(default=100_000, ge=1)
 
     #: Printed with new streams: where broadcasters push and viewers watch.
     public_rtmp_url: str = "rtmp://127.0.0.1:1935/live"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -75,8 +77,20 @@ class DataPlane:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-async def _start_uvicorn(server: uvicorn.Server) -> tuple[asyncio.Task[None], int]:
-    task = asyncio.create_task(server.serve(), name="data-plane-http")
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound here so that a port in use fails the start with an OSError
+    whose `filename` is "host:port" (uvicorn would log it and exit its task)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from exc
+
+
+async def _start_uvicorn(
+    server: uvicorn.Server, sock: socket.socket
+) -> tuple[asyncio.Task[None], int]:
+    task = asyncio.create_task(server.serve([sock]), name="data-plane-http")
     while not server.started:
         if task.done():
             task.result()
@@ -160,10 +174,15 @@ async def running_data_plane(
                 workers=judges,
             )
             server.add_generic_rpc_handlers((ingress_handler(servicer),))
-            port = server.add_insecure_port(f"{settings.ingress_host}:{settings.ingress_port}")
+            address = f"{settings.ingress_host}:{settings.ingress_port}"
+            try:
+                port = server.add_insecure_port(address)
+            except RuntimeError:
+                port = 0
             if port == 0:
-                raise RuntimeError(
-                    f"could not bind the ingress on {settings.ingress_host}:{settings.ingress_port}"
+                # grpc tells no more; the filename names the address, as for the API socket.
+                raise OSError(
+                    errno.EADDRINUSE, "in use, or not an address of this machine", address
                 )
             await server.start()
             plane.ingress_port = port
@@ -217,6 +236,8 @@ async def running_data_plane(
             await hub.start()
             stack.push_async_callback(hub.stop)
             plane.hub = hub
+            api_socket = listening_socket(settings.api_host, settings.api_port)
+            stack.callback(api_socket.close)
             http = _Uvicorn(
                 uvicorn.Config(
                     create_api_app(
@@ -234,7 +255,7 @@ async def running_data_plane(
                     ws="websockets-sansio",
                 )
             )
-            http_task, plane.api_port = await _start_uvicorn(http)
+            http_task, plane.api_port = await _start_uvicorn(http, api_socket)
             plane.tasks.append(http_task)
 
             async def stop_http() -> None:

@@ -96,5 +96,7 @@ class DataPlaneSettings(BaseSettings):
     api_max_points: int = Field(default=10_000, ge=1)
     #: Messages queued for one WebSocket client before it is dropped as too slow.
     realtime_client_queue: int = Field(default=256, ge=1)
+    #: Stream ids one realtime `subscribe` message may name.
+    realtime_max_subscribe_streams: int = Field(default=1000, ge=1)
     #: A viewer session with no event for this long no longer counts as watching.
     viewer_idle_timeout_s: float = Field(default=60.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -37,6 +38,8 @@ def create_admin_app(metrics: EdgeMetrics, health: Callable[[], dict[str, object
 
 class AdminServer:
     def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
         self._server = _QuietServer(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
@@ -45,7 +48,14 @@ class AdminServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(), name="edge-admin-http")
+        # Bound here so that a port in use fails the start with an OSError whose
+        # `filename` is "host:port" (uvicorn would log it and exit its task).
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        try:
+            sock = socket.create_server((self._host, self._port), family=family, backlog=2048)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{self._host}:{self._port}") from exc
+        self._task = asyncio.create_task(self._server.serve([sock]), name="edge-admin-http")
         while not self._server.started:
             if self._task.done():
                 self._task.result()

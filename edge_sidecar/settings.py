@@ -6,17 +6,26 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from media_plane.edge_engine import EngineSettings
 
 _PLACEHOLDER_SALT = "tidecast"
 _MIN_SALT_CHARS = 16
 
 
-class EdgeSidecarSettings(BaseSettings):
+class EdgeSidecarSettings(EngineSettings, BaseSettings):
+    """The sidecar's own settings, and every setting of the engine it hosts (inherited from
+    `EngineSettings`, so each is declared once and read from EDGE_<NAME> like the rest:
+    EDGE_RTMP_PORT, EDGE_ICE_HOST_ADDRESSES='["203.0.113.7"]', ...)."""
+
     model_config = SettingsConfigDict(
         env_prefix="EDGE_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
+
+    #: An edge serves WHIP and WHEP unless told not to.
+    webrtc_enabled: bool = True
 
     #: The control plane's EdgeControl gRPC address, host:port.
     control_target: str = "127.0.0.1:50051"
@@ -31,28 +40,12 @@ class EdgeSidecarSettings(BaseSettings):
     lon: float = 0.0
     bandwidth_capacity_bps: int = 1_000_000_000
 
-    #: Address every listener binds to.
-    bind_host: str = "127.0.0.1"
     #: Host name viewers and broadcasters use to reach this edge.
     public_host: str = "127.0.0.1"
-    rtmp_port: int = 1935
-    http_port: int = 8088
     #: /healthz and /metrics of the sidecar itself.
     admin_port: int = 9102
 
-    #: WHIP ingest and WHEP playback; signaling over HTTP on `webrtc_port`, media over UDP.
-    webrtc_enabled: bool = True
-    webrtc_port: int = 8089
-    #: IP addresses offered to WebRTC peers as ICE host candidates, as a JSON list in the
-    #: environment (EDGE_ICE_HOST_ADDRESSES='["203.0.113.7"]'). Empty: see
-    #: `offered_ice_addresses`.
-    ice_host_addresses: tuple[str, ...] = ()
-    #: STUN/TURN URLs the edge uses and advertises to clients (JSON list).
-    ice_servers: tuple[str, ...] = ()
-    #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
-    webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
-
-    #: Target HLS segment duration, seconds.
+    #: HLS segment duration, seconds, when the control plane's grant names none.
     segment_duration_s: float = Field(default=2.0, gt=0.2, le=30)
     #: Upper bound on how long an allow decision is reused, whatever the control plane says.
     decision_cache_max_s: float = Field(default=10.0, ge=0)
@@ -60,12 +53,6 @@ class EdgeSidecarSettings(BaseSettings):
     control_timeout_s: float = Field(default=2.0, gt=0)
     #: Heartbeat interval until the control plane says otherwise.
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
-    #: An HLS viewer that sent no request for this long has left (its session ends).
-    viewer_idle_s: float = Field(default=20.0, gt=0)
-    #: How often a watching viewer's progress (bytes, time) is reported.
-    viewer_progress_s: float = Field(default=30.0, gt=0)
-    #: How often ingest health samples are emitted per live stream.
-    health_interval_s: float = Field(default=10.0, gt=0)
     #: The data plane's EventIngress gRPC address, host:port; unset keeps events in the spool.
     ingress_target: str | None = None
     #: Events per batch sent to the ingress.
@@ -79,21 +66,6 @@ class EdgeSidecarSettings(BaseSettings):
     #: "development" accepts the placeholder salt; anything else refuses it.
     environment: str = "development"
 
-    @field_validator("ice_host_addresses")
-    @classmethod
-    def _addresses_are_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for address in value:
-            ipaddress.ip_address(address)  # ValueError names the bad one
-        return value
-
-    @field_validator("ice_servers")
-    @classmethod
-    def _ice_server_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for url in value:
-            if not url.startswith(("stun:", "turn:", "turns:")):
-                raise ValueError(f"not a STUN/TURN URL: {url!r}")
-        return value
-
     @model_validator(mode="after")
     def _refuse_placeholder_salt(self) -> EdgeSidecarSettings:
         salt = self.ip_hash_salt.get_secret_value()
@@ -105,6 +77,13 @@ class EdgeSidecarSettings(BaseSettings):
                 f"{_MIN_SALT_CHARS} characters outside development"
             )
         return self
+
+    def engine_settings(self) -> EngineSettings:
+        """The hosted engine's settings: the inherited fields, with the ICE addresses it
+        offers resolved."""
+        values = {name: getattr(self, name) for name in EngineSettings.model_fields}
+        values["ice_host_addresses"] = self.offered_ice_addresses()
+        return EngineSettings(**values)
 
     def offered_ice_addresses(self) -> tuple[str, ...]:
         """The ICE host addresses the engine offers.

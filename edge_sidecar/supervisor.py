@@ -19,7 +19,7 @@ from edge_sidecar.metrics import EdgeMetrics
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.shipper import EventShipper, ShipperMetrics
 from edge_sidecar.spool import EventSpool
-from media_plane.edge_engine import EngineSettings, MediaEngine
+from media_plane.edge_engine import MediaEngine
 
 logger = logging.getLogger(__name__)
 
@@ -107,23 +107,7 @@ class EdgeSidecar:
             segment_duration_s=settings.segment_duration_s,
             cache_max_s=settings.decision_cache_max_s,
         )
-        self.engine = MediaEngine(
-            EngineSettings(
-                host=settings.bind_host,
-                rtmp_port=settings.rtmp_port,
-                http_port=settings.http_port,
-                segment_duration_s=settings.segment_duration_s,
-                health_interval_s=settings.health_interval_s,
-                viewer_idle_s=settings.viewer_idle_s,
-                viewer_progress_s=settings.viewer_progress_s,
-                webrtc_enabled=settings.webrtc_enabled,
-                webrtc_port=settings.webrtc_port,
-                ice_host_addresses=settings.offered_ice_addresses(),
-                ice_servers=settings.ice_servers,
-                webrtc_connect_timeout_s=settings.webrtc_connect_timeout_s,
-            ),
-            self.hooks,
-        )
+        self.engine = MediaEngine(settings.engine_settings(), self.hooks)
         await self.engine.start()
         self._heartbeater = Heartbeater(
             self.control,

@@ -18,6 +18,10 @@ class CliError(Exception):
     """Shown to the user as one line, with a non-zero exit."""
 
 
+class NotFoundError(CliError):
+    """The API answered 404."""
+
+
 class ApiClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 15.0) -> None:
         self._http = httpx.Client(
@@ -62,7 +66,8 @@ class ApiClient:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             message = error.get("message") or response.reason_phrase
             details = "; ".join(f"{d['field']}: {d['reason']}" for d in error.get("details", []))
-            raise CliError(
+            error_type = NotFoundError if response.status_code == 404 else CliError
+            raise error_type(
                 f"{response.status_code} {message}" + (f" ({details})" if details else "")
             )
         return body
@@ -92,6 +97,20 @@ class ApiClient:
         if len(matches) > 1:
             raise CliError(f"several tenants are named {tenant!r}; use the tenant id")
         raise CliError(f"no tenant {tenant!r}")
+
+    def stream_path(self, stream_id: str, tenant: str | None) -> str:
+        """The REST path of a stream. Without `tenant`, the one tenant the caller sees that
+        holds it: stream ids are unique, so people need not repeat the tenant."""
+        if tenant is not None:
+            return f"/v1/tenants/{self.resolve_tenant(tenant)}/streams/{stream_id}"
+        for item in self.paginate("/v1/tenants"):
+            path = f"/v1/tenants/{item['id']}/streams/{stream_id}"
+            try:
+                self.request("GET", path)
+            except NotFoundError:
+                continue
+            return path
+        raise CliError(f"no stream {stream_id!r} in any tenant this credential sees")
 
     def resolve_cluster(self, cluster: str) -> str:
         for item in self.paginate("/v1/clusters"):

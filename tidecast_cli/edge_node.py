@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
-from typing import Any
 
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
 
 
-async def run_edge(overrides: dict[str, Any], announce: Callable[[str], None]) -> None:
-    settings = EdgeSidecarSettings(**overrides)
+async def run_edge(settings: EdgeSidecarSettings, announce: Callable[[str], None]) -> None:
     sidecar = EdgeSidecar(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await sidecar.start()
     try:
+        # Inside the try: a start that fails half way (a port in use) stops what started.
+        await sidecar.start()
         announce(f"edge node {sidecar.node.node_id if sidecar.node else '?'} is ready")
         announce(f"RTMP ingest   {sidecar.rtmp_url}/<stream key>")
         announce(f"HLS playback  {sidecar.http_url}/hls/<playback id>/index.m3u8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,11 @@ import typer
 
 from tidecast_cli.client import ApiClient, CliError
 from tidecast_cli.data_dir import resolve_data_dir
+from tidecast_cli.descriptors import raise_descriptor_limit
+from tidecast_cli.log_redaction import configure_logging
 from tidecast_cli.output import emit
+from tidecast_cli.single_node_options import SingleNodeOptions
+from tidecast_cli.startup import ServicePort, failure_line
 
 app = typer.Typer(
     help="Tidecast: multi-tenant live video.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -44,6 +47,11 @@ DataDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id or name.")]
+#: Stream ids are unique across tenants: the tenant is found when not given.
+StreamTenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant", "-t", help="Tenant id or name (default: the stream's own)."),
+]
 
 STREAM_FIELDS = ["id", "name", "playback_id", "enabled", "private_playback", "live", "created_at"]
 
@@ -81,26 +89,38 @@ def _run(
 @app.command()
 def up(
     data_dir: DataDirOpt = None,
-    host: Annotated[str, typer.Option(help="Address every service binds to.")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="Control plane REST port.")] = 8080,
-    grpc_port: Annotated[int, typer.Option(help="Control plane gRPC port.")] = 50051,
-    rtmp_port: Annotated[int, typer.Option(help="Edge RTMP ingest port.")] = 1935,
-    hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = 8088,
-    edge_admin_port: Annotated[int, typer.Option(help="Edge /healthz and /metrics.")] = 9102,
-    ingress_port: Annotated[int, typer.Option(help="Data plane event ingress (gRPC).")] = 50061,
+    host: Annotated[
+        str, typer.Option(help="Address every service binds to.")
+    ] = SingleNodeOptions.host,
+    http_port: Annotated[
+        int, typer.Option(help="Control plane REST port.")
+    ] = SingleNodeOptions.http_port,
+    grpc_port: Annotated[
+        int, typer.Option(help="Control plane gRPC port.")
+    ] = SingleNodeOptions.grpc_port,
+    rtmp_port: Annotated[
+        int, typer.Option(help="Edge RTMP ingest port.")
+    ] = SingleNodeOptions.rtmp_port,
+    hls_port: Annotated[int, typer.Option(help="Edge HLS/HTTP port.")] = SingleNodeOptions.hls_port,
+    edge_admin_port: Annotated[
+        int, typer.Option(help="Edge /healthz and /metrics.")
+    ] = SingleNodeOptions.edge_admin_port,
+    ingress_port: Annotated[
+        int, typer.Option(help="Data plane event ingress (gRPC).")
+    ] = SingleNodeOptions.ingress_port,
     analytics_port: Annotated[
         int, typer.Option(help="Analytics API and realtime WebSocket port.")
-    ] = 8090,
-    webrtc_port: Annotated[int, typer.Option(help="Edge WHIP/WHEP signaling port.")] = 8089,
+    ] = SingleNodeOptions.analytics_port,
+    webrtc_port: Annotated[
+        int, typer.Option(help="Edge WHIP/WHEP signaling port.")
+    ] = SingleNodeOptions.webrtc_port,
     no_edge: Annotated[bool, typer.Option("--no-edge", help="Control plane only.")] = False,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Run the whole platform on this machine with embedded defaults."""
-    from tidecast_cli.single_node import SingleNodeOptions, run_single_node
+    from tidecast_cli.single_node import run_single_node
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     options = SingleNodeOptions(
         data_dir=resolve_data_dir(data_dir),
         host=host,
@@ -114,11 +134,28 @@ def up(
         webrtc_port=webrtc_port,
         with_edge=not no_edge,
     )
+    ports = [
+        ServicePort("the control plane REST API", http_port, "--http-port"),
+        ServicePort("the control plane gRPC server", grpc_port, "--grpc-port"),
+        ServicePort("the data plane event ingress", ingress_port, "--ingress-port"),
+        ServicePort("the analytics API", analytics_port, "--analytics-port"),
+        ServicePort("the edge RTMP server", rtmp_port, "--rtmp-port"),
+        ServicePort("the edge HLS server", hls_port, "--hls-port"),
+        ServicePort("the edge WHIP/WHEP server", webrtc_port, "--webrtc-port"),
+        ServicePort("the edge admin endpoint", edge_admin_port, "--edge-admin-port"),
+    ]
+    _serve(lambda: asyncio.run(run_single_node(options, lambda line: typer.echo(line))), ports)
+
+
+def _serve(run: Callable[[], None], ports: list[ServicePort]) -> None:
+    """Runs a long-lived command; a service that cannot start (or stops) ends it with one
+    line naming the service, its port and how to change it, and exit code 1."""
+    raise_descriptor_limit()
     try:
-        asyncio.run(run_single_node(options, lambda line: typer.echo(line)))
+        run()
     except (OSError, RuntimeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        typer.echo(failure_line(exc, ports), err=True)
+        raise typer.Exit(1) from None
 
 
 # -- tenants --------------------------------------------------------------------------
@@ -174,8 +211,12 @@ def _print_new_key(stream: dict[str, Any], as_json: bool) -> None:
         return
     emit(stream, as_json=False, fields=["id", "name", "stream_key", "playback_id"])
     ingest = stream["ingest_url"]
+    key = stream["stream_key"]
     typer.echo("")
     typer.echo(f"push (RTMP):  {ingest}")
+    # OBS and most encoders ask for the two halves in separate boxes.
+    typer.echo(f"  OBS Server:     {ingest.removesuffix('/' + key)}")
+    typer.echo(f"  OBS Stream Key: {key}")
     typer.echo(
         f"  e.g. ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine "
         f"-c:v libx264 -preset veryfast -g 60 -b:v 2500k -c:a aac -f flv {ingest}"
@@ -227,31 +268,32 @@ def stream_list(tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt
 
 @stream_app.command("get")
 def stream_get(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one stream."""
-    _run(
-        data_dir,
-        lambda c: c.request("GET", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}"),
-        as_json=as_json,
-    )
+    _run(data_dir, lambda c: c.request("GET", c.stream_path(stream_id, tenant)), as_json=as_json)
 
 
 @stream_app.command("rotate-key")
 def stream_rotate_key(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Issue a new stream key; the old one stops working at once."""
     with _client(data_dir) as client:
-        tenant_id = client.resolve_tenant(tenant)
-        stream = client.request("POST", f"/v1/tenants/{tenant_id}/streams/{stream_id}/rotate-key")
+        stream = client.request("POST", f"{client.stream_path(stream_id, tenant)}/rotate-key")
         _print_new_key(stream, as_json)
 
 
 @stream_app.command("update")
 def stream_update(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled")] = None,
     private: Annotated[bool | None, typer.Option("--private/--public")] = None,
     name: Annotated[str | None, typer.Option()] = None,
@@ -268,21 +310,22 @@ def stream_update(
         body["name"] = name
     _run(
         data_dir,
-        lambda c: c.request(
-            "PATCH", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}", json=body
-        ),
+        lambda c: c.request("PATCH", c.stream_path(stream_id, tenant), json=body),
         as_json=as_json,
     )
 
 
 @stream_app.command("delete")
 def stream_delete(
-    stream_id: str, tenant: TenantOpt, data_dir: DataDirOpt = None, as_json: JsonOpt = False
+    stream_id: str,
+    tenant: StreamTenantOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a stream; its key stops working at once."""
 
     def action(c: ApiClient) -> dict[str, str]:
-        c.request("DELETE", f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}")
+        c.request("DELETE", c.stream_path(stream_id, tenant))
         return {"deleted": stream_id}
 
     _run(data_dir, action, as_json=as_json)
@@ -291,7 +334,7 @@ def stream_delete(
 @stream_app.command("playback-token")
 def stream_playback_token(
     stream_id: str,
-    tenant: TenantOpt,
+    tenant: StreamTenantOpt = None,
     ttl: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 3600,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
@@ -301,7 +344,7 @@ def stream_playback_token(
         data_dir,
         lambda c: c.request(
             "POST",
-            f"/v1/tenants/{c.resolve_tenant(tenant)}/streams/{stream_id}/playback-tokens",
+            f"{c.stream_path(stream_id, tenant)}/playback-tokens",
             json={"ttl_seconds": ttl},
         ),
         as_json=as_json,
@@ -450,11 +493,18 @@ def control_serve(
     from control_plane.serve import run_on_uvloop, serve
     from control_plane.settings import ControlPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     settings = ControlPlaneSettings()
-    run_on_uvloop(serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m)))
+    ports = [
+        ServicePort("the control plane REST API", settings.http_port, "CONTROL_PLANE_HTTP_PORT"),
+        ServicePort("the control plane gRPC server", settings.grpc_port, "CONTROL_PLANE_GRPC_PORT"),
+    ]
+    _serve(
+        lambda: run_on_uvloop(
+            serve(settings, migrate=not no_migrate, announce=lambda m: typer.echo(m))
+        ),
+        ports,
+    )
 
 
 @control_app.command("migrate")
@@ -506,11 +556,10 @@ def edge_run(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "INFO",
 ) -> None:
     """Run an edge node: enroll once, host the media engine, heartbeat, ship events."""
+    from edge_sidecar.settings import EdgeSidecarSettings
     from tidecast_cli.edge_node import run_edge
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     overrides: dict[str, Any] = {}
     if control:
         overrides["control_target"] = control
@@ -521,10 +570,24 @@ def edge_run(
     if ingress:
         overrides["ingress_target"] = ingress
     try:
-        asyncio.run(run_edge(overrides, lambda line: typer.echo(line)))
-    except Exception as exc:
+        settings = EdgeSidecarSettings(**overrides)
+    except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise typer.Exit(2) from None
+    ports = [
+        ServicePort("the edge RTMP server", settings.rtmp_port, "EDGE_RTMP_PORT"),
+        ServicePort("the edge HLS server", settings.http_port, "EDGE_HTTP_PORT"),
+        ServicePort("the edge WHIP/WHEP server", settings.webrtc_port, "EDGE_WEBRTC_PORT"),
+        ServicePort("the edge admin endpoint", settings.admin_port, "EDGE_ADMIN_PORT"),
+    ]
+    try:
+        _serve(lambda: asyncio.run(run_edge(settings, lambda line: typer.echo(line))), ports)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        # Enrollment and credential errors of the sidecar: one line as well.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @data_app.command("serve")
@@ -539,15 +602,20 @@ def data_serve(
     from data_plane.serve import ALL_ROLES, Role, serve
     from data_plane.settings import DataPlaneSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     try:
         roles = [Role(r) for r in role] if role else list(ALL_ROLES)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    asyncio.run(serve(DataPlaneSettings(), roles, announce=lambda m: typer.echo(m)))
+    settings = DataPlaneSettings()
+    ports = [
+        ServicePort(
+            "the data plane event ingress", settings.ingress_port, "DATA_PLANE_INGRESS_PORT"
+        ),
+        ServicePort("the analytics API", settings.api_port, "DATA_PLANE_API_PORT"),
+    ]
+    _serve(lambda: asyncio.run(serve(settings, roles, announce=lambda m: typer.echo(m))), ports)
 
 
 def main() -> None:

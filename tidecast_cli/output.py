@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 import typer
+
+
+def printable(value: object) -> str:
+    """`value` as text with control and format characters shown as escapes: names stored
+    before the API refused them must not ring the terminal's bell or rewrite its lines."""
+    return "".join(
+        c
+        if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") or c == "\u200d"
+        else c.encode("unicode_escape").decode("ascii")
+        for c in str(value)
+    )
 
 
 def emit(data: Any, *, as_json: bool, fields: Sequence[str] | None = None) -> None:
@@ -20,9 +32,9 @@ def emit(data: Any, *, as_json: bool, fields: Sequence[str] | None = None) -> No
         keys = [k for k in (fields or data.keys()) if k in data]
         width = max((len(k) for k in keys), default=0)
         for key in keys:
-            typer.echo(f"{key.ljust(width)}  {data[key]}")
+            typer.echo(f"{key.ljust(width)}  {printable(data[key])}")
         return
-    typer.echo(str(data))
+    typer.echo(printable(data))
 
 
 def _table(rows: list[dict[str, Any]], fields: Sequence[str] | None) -> None:
@@ -30,7 +42,7 @@ def _table(rows: list[dict[str, Any]], fields: Sequence[str] | None) -> None:
         typer.echo("(none)")
         return
     columns = list(fields or rows[0].keys())
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    widths = {c: max(len(c), *(len(printable(r.get(c, ""))) for r in rows)) for c in columns}
     typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
-        typer.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+        typer.echo("  ".join(printable(row.get(c, "")).ljust(widths[c]) for c in columns))

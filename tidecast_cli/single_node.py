@@ -10,7 +10,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -38,26 +37,11 @@ from tidecast_cli.data_dir import (
     signing_secret,
     write_credentials,
 )
+from tidecast_cli.single_node_options import SingleNodeOptions
 
 logger = logging.getLogger(__name__)
 
 ADMIN_EMAIL = "admin@tidecast.local"
-
-
-@dataclass(frozen=True)
-class SingleNodeOptions:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    http_port: int = 8080
-    grpc_port: int = 50051
-    rtmp_port: int = 1935
-    hls_port: int = 8088
-    edge_admin_port: int = 9102
-    ingress_port: int = 50061
-    analytics_port: int = 8090
-    webrtc_port: int = 8089
-    #: Run an edge node beside the control plane.
-    with_edge: bool = True
 
 
 def control_settings(options: SingleNodeOptions) -> ControlPlaneSettings:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from control_plane.auth.hot_path import AuthHotPath
+from control_plane.auth.login_throttle import LoginThrottle
 from control_plane.auth.models import ApiToken
 from control_plane.auth.schemas import (
     ApiTokenCreate,
@@ -21,15 +22,19 @@ from control_plane.auth.schemas import (
     TokenPairPublic,
 )
 from control_plane.auth.service import AuthService
+from control_plane.errors import AuthenticationError, TooManyRequestsError
 from control_plane.http.deps import PageDep, PrincipalDep, SessionDep, SettingsDep, app_state
 from control_plane.http.pagination import make_page
 from control_plane.http.schemas import Page
+from control_plane.observability.metrics import ControlPlaneMetrics
 from control_plane.principal import PrincipalKind, Scope
 from control_plane.tenants.service import TenantService
 
 router = APIRouter()
 
 AuthHotPathDep = Annotated[AuthHotPath, Depends(app_state("auth_hot_path", AuthHotPath))]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(app_state("login_throttle", LoginThrottle))]
+MetricsDep = Annotated[ControlPlaneMetrics, Depends(app_state("metrics", ControlPlaneMetrics))]
 
 
 def token_public(token: ApiToken) -> ApiTokenPublic:
@@ -46,9 +51,29 @@ def token_public(token: ApiToken) -> ApiTokenPublic:
 
 @router.post("/v1/auth/login", response_model=TokenPairPublic, tags=["auth"], operation_id="login")
 async def login(
-    body: LoginRequest, session: SessionDep, settings: SettingsDep, hot_path: AuthHotPathDep
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    hot_path: AuthHotPathDep,
+    throttle: LoginThrottleDep,
+    metrics: MetricsDep,
 ) -> TokenPairPublic:
-    pair = await AuthService(session, settings, hot_path).login(body.email, body.password)
+    account = body.email.strip().lower()
+    address = request.client.host if request.client is not None else ""
+    try:
+        throttle.check(account, address)
+    except TooManyRequestsError:
+        metrics.login_attempts.labels("throttled").inc()
+        raise
+    try:
+        pair = await AuthService(session, settings, hot_path).login(body.email, body.password)
+    except AuthenticationError:
+        throttle.failed(account, address)
+        metrics.login_attempts.labels("failed").inc()
+        raise
+    throttle.succeeded(account)
+    metrics.login_attempts.labels("succeeded").inc()
     return TokenPairPublic(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )

@@ -4,12 +4,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from control_plane.http.schemas import RequestModel
+from control_plane.http.schemas import DisplayName, RequestModel
 from control_plane.principal import Role, Scope
 
 
 class LoginRequest(RequestModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(
+        min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -38,7 +40,7 @@ class MePublic(BaseModel):
 
 
 class ApiTokenCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 
@@ -58,7 +60,9 @@ class ApiTokenCreated(ApiTokenPublic):
 
 
 class MemberCreate(RequestModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(
+        min_length=3, max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+    )
     password: str | None = Field(default=None, min_length=8, max_length=1024)
     role: Role
 

@@ -10,7 +10,7 @@ from control_plane.http.schemas import RequestModel
 
 class ClusterCreate(RequestModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-    region: str = Field(min_length=1, max_length=64)
+    region: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class ClusterPublic(BaseModel):

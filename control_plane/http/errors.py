@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from control_plane.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    TooManyRequestsError,
 )
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ STATUS_BY_ERROR: dict[type[ControlPlaneError], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
+    TooManyRequestsError: 429,
 }
 
 _CODE_BY_STATUS = {
@@ -38,6 +41,7 @@ _CODE_BY_STATUS = {
     409: "conflict",
     413: "payload_too_large",
     422: "validation_failed",
+    429: "too_many_requests",
     500: "internal",
 }
 
@@ -60,6 +64,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ControlPlaneError)
     status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(math.ceil(exc.retry_after_s))}
     return error_response(status, exc.code, exc.message, headers=headers)
 
 

@@ -25,6 +25,12 @@ class ControlPlaneMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self.login_attempts = Counter(
+            "tidecast_control_login_attempts_total",
+            "Password sign-ins by outcome: succeeded, failed, throttled (refused unchecked)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.grpc_decisions = Counter(
             "tidecast_control_edge_decisions_total",
             "AuthorizePublish / AuthorizePlay decisions by outcome and denial reason",

@@ -4,13 +4,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from control_plane.http.schemas import RequestModel
+from control_plane.http.schemas import DisplayName, RequestModel
 
 _PROFILE = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class StreamCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     recording: bool = False
     #: Name of the transcode profile (ABR ladder); empty means passthrough.
     transcode_profile: str = Field(default="", max_length=64, pattern=r"^$|" + _PROFILE)
@@ -20,7 +20,7 @@ class StreamCreate(RequestModel):
 
 
 class StreamUpdate(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = None
     recording: bool | None = None
     transcode_profile: str | None = Field(default=None, max_length=64, pattern=r"^$|" + _PROFILE)
     private_playback: bool | None = None

@@ -7,6 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from data_plane.errors import DataPlaneError
 
+#: The times a query may name. The warehouse stores instants as DateTime64 and compares
+#: them through DateTime (seconds since 1970 as UInt32, up to 2106), and the API speaks
+#: Unix milliseconds: outside this range a query cannot mean anything, and Python's date
+#: arithmetic overflows near years 1 and 9999.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
 
 class InvalidRangeError(DataPlaneError, ValueError):
     """A query's time range the API refuses (`field`, why)."""
@@ -41,6 +48,18 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _within_bounds(field: str, value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise InvalidRangeError(
+            field, f"must be from {_iso(EARLIEST)} up to (not including) {_iso(LATEST)}"
+        )
+    return value
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def resolve_range(
     start: datetime | None,
     end: datetime | None,
@@ -52,8 +71,11 @@ def resolve_range(
 ) -> TimeRange:
     """Fills defaults (the last `default` up to now), checks order and span, and aligns to
     `step` so every bucket of the answer is whole."""
-    end_at = _utc(end) if end is not None else _utc(now)
-    start_at = _utc(start) if start is not None else end_at - default
+    end_at = _within_bounds("end", _utc(end) if end is not None else _utc(now))
+    if start is not None:
+        start_at = _within_bounds("start", _utc(start))
+    else:
+        start_at = max(EARLIEST, end_at - default)
     if start_at >= end_at:
         raise InvalidRangeError("start", "must be before end")
     if end_at - start_at > max_span:

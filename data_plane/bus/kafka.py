@@ -172,13 +172,28 @@ class _TopicSender:
 async def _stop(producer: Any, within_s: float) -> None:
     """aiokafka's ``stop()`` first waits for every batch on its way, which with an
     unreachable broker lasts until each one's request timeout (an ingress then took 15-45 s
-    to exit after SIGTERM): they get `within_s`, then the producer is left to the event
-    loop's end. Nobody was told those batches were delivered, so their senders retry:
+    to exit after SIGTERM): they get `within_s`, then the producer's connections and tasks
+    are closed. Nobody was told those batches were delivered, so their senders retry:
     nothing is lost."""
     try:
         await asyncio.wait_for(producer.stop(), within_s)
     except TimeoutError:
         logger.warning("the Kafka producer did not flush within %.1f s; closing anyway", within_s)
+        try:
+            await asyncio.wait_for(_abandon(producer), within_s)
+        except TimeoutError:
+            logger.warning("the Kafka producer's tasks did not end within %.1f s", within_s)
+
+
+async def _abandon(producer: Any) -> None:
+    """Ends what `stop()` left running (aiokafka internals, pinned): closing the
+    connections fails the requests on their way, so the sender's task, which waits for
+    them when cancelled, ends too; the client's close cancels its metadata task; the
+    batches never sent fail, which ends the accumulator's close and tells their senders."""
+    await producer.client.close()
+    if producer._sender is not None:
+        await producer._sender.close()
+    producer._message_accumulator.fail_all(KafkaError("the producer closed"))
 
 
 class KafkaConsumer:

@@ -18,17 +18,17 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from data_plane.directory.client import DirectoryClient, DirectoryUnavailableError
 from data_plane.http.auth import bearer_from, caller_for
 from data_plane.realtime.hub import RealtimeHub, Subscriber
+from data_plane.settings import DataPlaneSettings
 
 router = APIRouter()
 
-MAX_SUBSCRIBE_STREAMS = 1000
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
 CLOSE_UNAVAILABLE = 1013
 
 
-def parse_subscribe(text: str) -> frozenset[str] | None:
+def parse_subscribe(text: str, max_streams: int) -> frozenset[str] | None:
     """The stream ids of a subscribe message, None for "all"; ValueError if malformed."""
     message = json.loads(text)
     if not isinstance(message, dict) or message.get("type") != "subscribe":
@@ -38,10 +38,10 @@ def parse_subscribe(text: str) -> frozenset[str] | None:
         return None
     if (
         not isinstance(ids, list)
-        or len(ids) > MAX_SUBSCRIBE_STREAMS
+        or len(ids) > max_streams
         or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
     ):
-        raise ValueError("stream_ids must be a list of at most 1000 stream ids")
+        raise ValueError(f"stream_ids must be a list of at most {max_streams} stream ids")
     return frozenset(ids)
 
 
@@ -49,6 +49,7 @@ def parse_subscribe(text: str) -> frozenset[str] | None:
 async def realtime(websocket: WebSocket, tenant_id: str) -> None:
     directory: DirectoryClient = websocket.app.state.directory
     hub: RealtimeHub = websocket.app.state.hub
+    settings: DataPlaneSettings = websocket.app.state.settings
     bearer = bearer_from(
         websocket.headers.get("authorization"), websocket.query_params.get("access_token")
     )
@@ -68,26 +69,39 @@ async def realtime(websocket: WebSocket, tenant_id: str) -> None:
         return
     subscriber = await hub.subscribe(tenant_id, None)
     try:
-        await _serve(websocket, hub, subscriber)
+        await _serve(websocket, hub, subscriber, settings.realtime_max_subscribe_streams)
     finally:
         hub.unsubscribe(subscriber)
 
 
-async def _serve(websocket: WebSocket, hub: RealtimeHub, subscriber: Subscriber) -> None:
+async def _serve(
+    websocket: WebSocket, hub: RealtimeHub, subscriber: Subscriber, max_streams: int
+) -> None:
     current = subscriber
+    #: Set when a subscribe replaces `current`: the sender stops waiting on the old queue,
+    #: which nothing feeds any more, and follows the new one (its snapshot comes first).
+    switched = asyncio.Event()
 
     async def send_loop() -> None:
         while True:
-            queue_get = asyncio.ensure_future(current.queue.get())
-            dropped = asyncio.ensure_future(current.dropped.wait())
-            done, pending = await asyncio.wait(
-                {queue_get, dropped}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
+            following = current
+            switched.clear()
+            queue_get = asyncio.ensure_future(following.queue.get())
+            dropped = asyncio.ensure_future(following.dropped.wait())
+            changed = asyncio.ensure_future(switched.wait())
+            waits = (queue_get, dropped, changed)
+            try:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Also when the connection ends mid-wait: no wait outlives its loop.
+                for task in waits:
+                    task.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+            if following is not current:
+                continue  # what the old subscription still held is superseded
             if queue_get in done:
                 await websocket.send_json(queue_get.result())
-            else:
+            elif dropped in done:
                 await websocket.close(CLOSE_TOO_SLOW, "too slow: reconnect for a fresh snapshot")
                 return
 
@@ -96,12 +110,13 @@ async def _serve(websocket: WebSocket, hub: RealtimeHub, subscriber: Subscriber)
         while True:
             text = await websocket.receive_text()
             try:
-                streams = parse_subscribe(text)
+                streams = parse_subscribe(text, max_streams)
             except ValueError as exc:
                 await websocket.send_json({"type": "error", "message": str(exc)})
                 continue
             previous = current
             current = await hub.subscribe(previous.tenant_id, streams)
+            switched.set()
             hub.unsubscribe(previous)
 
     sender = asyncio.create_task(send_loop())

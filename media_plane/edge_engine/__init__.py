@@ -25,8 +25,12 @@ from media_plane.media import (
     ViewerProgress,
     ViewerStarted,
 )
+from media_plane.servers.http import ConnectionLimits
+from media_plane.servers.webrtc import SIGNALING_LIMITS
 
 __all__ = [
+    "SIGNALING_LIMITS",
+    "ConnectionLimits",
     "EngineEvent",
     "EngineEventKind",
     "EngineHooks",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from media_plane.media.hooks import EngineHooks
 from media_plane.media.live_stream import StreamRegistry
@@ -19,33 +22,68 @@ from media_plane.pipelines.remux import HlsOutput
 from media_plane.pipelines.transcode import HlsTranscoders
 from media_plane.reporting import EngineReporter
 from media_plane.servers.hls import HlsHttpServer
-from media_plane.servers.rtmp import RtmpServer
-from media_plane.servers.webrtc import WebRtcHttpServer, WebRtcOptions, WebRtcSessions
+from media_plane.servers.http import ConnectionLimits
+from media_plane.servers.rtmp import RtmpLimits, RtmpServer
+from media_plane.servers.webrtc import (
+    SIGNALING_LIMITS,
+    WebRtcHttpServer,
+    WebRtcOptions,
+    WebRtcSessions,
+)
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    host: str = "127.0.0.1"
-    rtmp_port: int = 1935
-    http_port: int = 8088
-    segment_duration_s: float = 2.0
-    health_interval_s: float = 10.0
-    #: A viewer that sent no request for this long has left.
-    viewer_idle_s: float = 20.0
-    viewer_progress_s: float = 30.0
+class EngineSettings(BaseModel):
+    """What the engine is told by its host. Each setting and its default is declared here
+    once; the edge sidecar's settings inherit these fields (read from EDGE_* variables)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Address every listener binds to.
+    bind_host: str = "127.0.0.1"
+    rtmp_port: int = Field(default=1935, ge=0, le=65535)
+    http_port: int = Field(default=8088, ge=0, le=65535)
+    #: How often ingest health samples are emitted per live stream.
+    health_interval_s: float = Field(default=10.0, gt=0)
+    #: An HLS viewer that sent no request for this long has left (its session ends).
+    viewer_idle_s: float = Field(default=20.0, gt=0)
+    #: How often a watching viewer's progress (bytes, time) is reported.
+    viewer_progress_s: float = Field(default=30.0, gt=0)
     #: WHIP ingest and WHEP playback (signaling on `webrtc_port`, media over UDP). Off
-    #: unless the host turns it on, so hosts that predate it bind no extra port.
+    #: unless the host turns it on, so an engine embedded for RTMP and HLS only binds no
+    #: extra port.
     webrtc_enabled: bool = False
-    webrtc_port: int = 8089
+    webrtc_port: int = Field(default=8089, ge=0, le=65535)
     #: Addresses offered as ICE host candidates. Empty: every interface address except
     #: loopback (aioice's choice). Loopback must be listed to be used (tests, one host).
     ice_host_addresses: tuple[str, ...] = ()
     #: STUN/TURN URLs used by the edge and advertised to clients in `Link` headers.
     ice_servers: tuple[str, ...] = ()
-    #: A WebRTC peer that has not connected by then is dropped.
-    webrtc_connect_timeout_s: float = 15.0
+    #: A WebRTC peer that has not completed ICE and DTLS by then is dropped.
+    webrtc_connect_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    #: What one RTMP client may cost (EDGE_RTMP__MAX_CONNECTIONS=..., and so on).
+    rtmp: RtmpLimits = Field(default_factory=RtmpLimits)
+    #: Connection caps and request-head deadlines of the HLS server and of WHIP/WHEP
+    #: signaling (EDGE_HLS_LIMITS__MAX_CONNECTIONS_PER_ADDRESS=64, ...; see
+    #: docs/architecture.md, threat model and limits).
+    hls_limits: ConnectionLimits = Field(default_factory=ConnectionLimits)
+    webrtc_limits: ConnectionLimits = SIGNALING_LIMITS
+
+    @field_validator("ice_host_addresses")
+    @classmethod
+    def _addresses_are_ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            ipaddress.ip_address(address)  # ValueError names the bad one
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_server_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"not a STUN/TURN URL: {url!r}")
+        return value
 
 
 class MediaEngine:
@@ -65,12 +103,15 @@ class MediaEngine:
             self.registry,
             adapt=self._hls_transcoders.adapt if self._hls_transcoders is not None else None,
         )
-        self.rtmp = RtmpServer(self.registry, hooks, settings.host, settings.rtmp_port)
+        self.rtmp = RtmpServer(
+            self.registry, hooks, settings.bind_host, settings.rtmp_port, limits=settings.rtmp
+        )
         self.http = HlsHttpServer(
             self.hls.store,
             hooks,
-            settings.host,
+            settings.bind_host,
             settings.http_port,
+            limits=settings.hls_limits,
             on_delivery=self.reporter.delivered,
         )
         self.webrtc: WebRtcSessions | None = None
@@ -86,7 +127,12 @@ class MediaEngine:
                 ),
                 viewers=self.reporter.viewers,
             )
-            self.webrtc_http = WebRtcHttpServer(self.webrtc, settings.host, settings.webrtc_port)
+            self.webrtc_http = WebRtcHttpServer(
+                self.webrtc,
+                settings.bind_host,
+                settings.webrtc_port,
+                limits=settings.webrtc_limits,
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -104,12 +150,19 @@ class MediaEngine:
         return self.http.port
 
     async def start(self) -> None:
-        await self.hls.start()
-        await self.http.start()
-        if self.webrtc is not None and self.webrtc_http is not None:
-            await self.webrtc.start()
-            await self.webrtc_http.start()
-        await self.rtmp.start()
+        """Starts every part; if one cannot (a port in use), stops what started and raises
+        an OSError whose `filename` is the "host:port" that could not be listened on."""
+        settings = self.settings
+        try:
+            await self.hls.start()
+            await _listening(self.http.start, settings.bind_host, settings.http_port)
+            if self.webrtc is not None and self.webrtc_http is not None:
+                await self.webrtc.start()
+                await _listening(self.webrtc_http.start, settings.bind_host, settings.webrtc_port)
+            await _listening(self.rtmp.start, settings.bind_host, settings.rtmp_port)
+        except BaseException:
+            await self.stop()
+            raise
         self._tasks = [
             asyncio.create_task(
                 self._every(self.settings.health_interval_s, self.reporter.report_health),
@@ -170,3 +223,11 @@ class MediaEngine:
         while True:
             await asyncio.sleep(interval_s)
             report()
+
+
+async def _listening(start: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+    try:
+        await start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, reason, f"{host}:{port}") from exc

@@ -81,7 +81,7 @@ class ControlPlane:
         return client
 
     @property
-    def stub(self) -> edge_control_pb2_grpc.EdgeControlStub:
+    def stub(self) -> edge_control_pb2_grpc.EdgeControlAsyncStub:
         return edge_control_pb2_grpc.EdgeControlStub(self.channel)
 
     async def tenant(self, name: str = "acme") -> str:

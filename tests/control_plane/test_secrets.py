@@ -142,5 +142,5 @@ async def test_secrets_never_reach_logs_listings_or_the_database(
             assert secret not in text, f"the {name} was logged"
         for url, text in shown:
             assert secret not in text, f"the {name} is shown by GET {url}"
-        for table, text in stored:
-            assert secret not in text, f"the {name} is stored in {table}"
+        for table_name, text in stored:
+            assert secret not in text, f"the {name} is stored in {table_name}"

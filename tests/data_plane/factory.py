@@ -65,7 +65,7 @@ def node_health(node_id: str = "node-1", **fields: Any) -> ev.Event:
 def payload_kinds(tenant: str, stream: str, at_ms: int) -> list[ev.Event]:
     """One event of each stream-scoped payload kind, every field set (the values at the
     edges of what a column holds where there are edges)."""
-    ids = {"tenant_id": tenant, "stream_id": stream, "at_ms": at_ms}
+    ids: dict[str, Any] = {"tenant_id": tenant, "stream_id": stream, "at_ms": at_ms}
     return [
         event(
             "stream_started",

@@ -68,6 +68,12 @@ async def test_every_route_refuses_missing_wrong_and_foreign_credentials(stack: 
         ("viewers/timeseries", {"start": "yesterday"}, "start"),
         ("viewers/current", {"stream_id": "x' OR 1=1 --"}, "stream_id"),
         ("ingest-health", {}, "stream_id"),
+        *(
+            (route, {"end": end, **REQUIRED}, "end")
+            for route in ("usage", "viewers/timeseries", "sessions", "ingest-health")
+            for end in ("9999-12-31T23:59:59Z", "0001-01-01T00:30:00Z")
+        ),
+        ("viewers/unique", {"start": "0001-01-01T00:00:00Z"}, "start"),
         ("sessions", {"limit": "0"}, "limit"),
         ("sessions", {"limit": "100000"}, "limit"),
     ],

@@ -49,3 +49,40 @@ def test_bad_ranges_name_the_field(start: datetime, end: datetime, field: str) -
     with pytest.raises(InvalidRangeError) as raised:
         resolve_range(start, end, now=NOW, default=timedelta(hours=1), max_span=timedelta(days=1))
     assert raised.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (None, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "end"),
+        (None, datetime(1, 1, 1, 0, 30, tzinfo=UTC), "end"),
+        (datetime(1, 1, 1, tzinfo=UTC), NOW, "start"),
+        (NOW, datetime(2100, 1, 1, tzinfo=UTC), "end"),
+    ],
+)
+def test_times_outside_what_the_warehouse_holds_name_the_field_and_the_range(
+    start: datetime | None, end: datetime, field: str
+) -> None:
+    with pytest.raises(InvalidRangeError) as raised:
+        resolve_range(
+            start,
+            end,
+            now=NOW,
+            default=timedelta(hours=1),
+            max_span=timedelta(days=1),
+            step=timedelta(minutes=1),
+        )
+    assert raised.value.field == field
+    assert "1970-01-01T00:00:00Z" in raised.value.reason
+    assert "2100-01-01T00:00:00Z" in raised.value.reason
+
+
+def test_a_default_start_stops_at_the_earliest_time() -> None:
+    window = resolve_range(
+        None,
+        datetime(1970, 1, 1, 0, 30, tzinfo=UTC),
+        now=NOW,
+        default=timedelta(hours=1),
+        max_span=timedelta(days=1),
+    )
+    assert window.start == datetime(1970, 1, 1, tzinfo=UTC)

@@ -36,16 +36,16 @@ def alive(pid: int) -> bool:
 
 
 def test_workers_end_when_their_parent_is_killed() -> None:
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert parent.stdout is not None
-        workers = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(workers) == 2 and all(alive(pid) for pid in workers)
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            workers = [int(pid) for pid in parent.stdout.readline().split()]
+            assert len(workers) == 2 and all(alive(pid) for pid in workers)
+        finally:
+            parent.send_signal(signal.SIGKILL)
+            parent.wait()
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -9,6 +9,7 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -94,7 +95,7 @@ async def publisher(url: str, **kwargs: object) -> AsyncIterator[Publisher]:
         await process.wait()
 
 
-async def probe(url: str) -> dict[str, object]:
+async def probe(url: str) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         require("ffprobe"),
         "-hide_banner",

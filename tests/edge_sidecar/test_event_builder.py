@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 import pytest
 from tidecast.common.v1 import common_pb2
@@ -86,8 +87,8 @@ def test_stream_lifecycle_events_carry_tenant_node_and_payload() -> None:
     assert ended.event_id != started.event_id
 
 
-_BASE = {"stream_id": "s", "occurred_at": 1.0, "session_id": "v"}
-_VIEWER = {**_BASE, "protocol": MediaProtocol.WHEP, "playback_id": "pb"}
+_BASE: dict[str, Any] = {"stream_id": "s", "occurred_at": 1.0, "session_id": "v"}
+_VIEWER: dict[str, Any] = {**_BASE, "protocol": MediaProtocol.WHEP, "playback_id": "pb"}
 
 
 @pytest.mark.parametrize(

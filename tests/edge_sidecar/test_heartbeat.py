@@ -1,5 +1,5 @@
 from edge_sidecar.heartbeat import BandwidthMeter, NodePlace, build_heartbeat
-from media_plane.edge_engine import EngineStats, StreamStats
+from media_plane.edge_engine import EngineStats, MediaProtocol, StreamStats
 
 
 def test_bandwidth_is_bits_per_second_between_samples() -> None:
@@ -13,7 +13,9 @@ def test_bandwidth_is_bits_per_second_between_samples() -> None:
 def test_heartbeat_lists_streams_as_origin_with_viewers() -> None:
     stats = EngineStats(
         streams=[
-            StreamStats("s1", "p1", "rtmp", viewers=3, bytes_in=10, ingest_bitrate_bps=2_000_000)
+            StreamStats(
+                "s1", "p1", MediaProtocol.RTMP, viewers=3, bytes_in=10, ingest_bitrate_bps=2_000_000
+            )
         ],
         viewers=3,
         bytes_in=10,
@@ -38,9 +40,17 @@ def test_heartbeat_lists_streams_as_origin_with_viewers() -> None:
 def test_a_publish_awaiting_media_holds_its_key_but_is_not_carried() -> None:
     stats = EngineStats(
         streams=[
-            StreamStats("s1", "p1", "rtmp", viewers=2, bytes_in=10, ingest_bitrate_bps=1),
             StreamStats(
-                "s2", "p2", "whip", viewers=0, bytes_in=0, ingest_bitrate_bps=0, live=False
+                "s1", "p1", MediaProtocol.RTMP, viewers=2, bytes_in=10, ingest_bitrate_bps=1
+            ),
+            StreamStats(
+                "s2",
+                "p2",
+                MediaProtocol.WHIP,
+                viewers=0,
+                bytes_in=0,
+                ingest_bitrate_bps=0,
+                live=False,
             ),
         ],
         viewers=2,

@@ -96,10 +96,11 @@ class _Engine:
     def __init__(self, path: str) -> None:
         from chdb import session
 
-        self._session = session.Session(path)
+        engine: Any = session.Session(path)  # type: ignore[no-untyped-call]
+        self._session = engine
         self._lock = threading.Lock()
         self._database = "default"
-        settings = self._session.query("SELECT name, value FROM system.settings", "TSV")
+        settings = engine.query("SELECT name, value FROM system.settings", "TSV")
         self._defaults = dict(
             line.split("\t", 1) for line in bytes(settings.bytes()).decode().splitlines()
         )

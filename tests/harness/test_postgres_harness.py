@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from tests.harness import postgres

@@ -44,7 +44,10 @@ def encode_broadcast(
     gop: int = 30,
     video: bool = True,
     audio: bool = True,
+    forced_keyframes: tuple[int, ...] = (),
 ) -> Broadcast:
+    """`forced_keyframes`: frame indices encoded as IDR frames besides the GOP's, as an
+    encoder's scene cut does (x264 counts its GOP from there)."""
     import av
 
     flv = io.BytesIO()
@@ -58,6 +61,7 @@ def encode_broadcast(
             "sc_threshold": "0",
             "preset": "ultrafast",
             "bf": "2",
+            "forced-idr": "1",
         }
     if audio:
         astream = out.add_stream("aac", rate=48000, layout="stereo")
@@ -67,6 +71,8 @@ def encode_broadcast(
             for k, plane in enumerate(frame.planes):
                 plane.update(bytes([(i * 7 + k * 50) % 256]) * plane.buffer_size)
             frame.pts = i
+            if i in forced_keyframes:
+                frame.pict_type = av.video.frame.PictureType.I
             for packet in vstream.encode(frame):
                 out.mux(packet)
         for packet in vstream.encode():

@@ -8,13 +8,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest_asyncio
 
 from media_plane.media import AudioTrack, MediaPacket, VideoTrack
+from media_plane.media.events import EngineEvent
 from media_plane.media.hooks import (
-    EngineEvent,
     PlayDecision,
     PublishDecision,
     PublishDenial,
@@ -29,11 +29,14 @@ from media_plane.protocols.rtmp.chunks import (
     RtmpMessage,
     encode_message,
 )
+from media_plane.servers.rtmp.limits import RtmpLimits
 from media_plane.servers.rtmp.server import RtmpServer
 from media_plane.servers.rtmp.session import SessionOptions
 from tests.harness.binaries import require
 
 DATA = Path(__file__).parent / "protocols" / "rtmp" / "data"
+
+EventT = TypeVar("EventT", bound=EngineEvent)
 
 
 class Hooks:
@@ -69,6 +72,10 @@ class Hooks:
 
     def emit(self, event: EngineEvent) -> None:
         self.events.append(event)
+
+    def of(self, kind: type[EventT]) -> list[EventT]:
+        """The events emitted of one kind, typed as that kind."""
+        return [event for event in self.events if isinstance(event, kind)]
 
 
 class Recorder:
@@ -114,16 +121,14 @@ class CountingRegistry(StreamRegistry):
 
 
 class Rig:
-    """A server on loopback with short timeouts, recording every stream it starts."""
+    """A server on loopback with short timeouts, recording every stream it starts;
+    `limits` overrides any other `RtmpLimits` field."""
 
     def __init__(
         self,
         *,
-        handshake_timeout: float = 1.0,
-        idle_timeout: float = 2.0,
-        publish_timeout: float = 3.0,
-        max_connections: int = 100,
         options: SessionOptions | None = None,
+        **limits: Any,
     ) -> None:
         self.registry = CountingRegistry()
         self.hooks = Hooks({"good": "s1", "other": "s2"})
@@ -135,10 +140,15 @@ class Rig:
             self.hooks,
             "127.0.0.1",
             0,
-            handshake_timeout=handshake_timeout,
-            idle_timeout=idle_timeout,
-            publish_timeout=publish_timeout,
-            max_connections=max_connections,
+            limits=RtmpLimits(
+                **{
+                    "handshake_timeout_s": 1.0,
+                    "idle_timeout_s": 2.0,
+                    "publish_timeout_s": 3.0,
+                    "max_connections": 100,
+                    **limits,
+                }
+            ),
             options=options,
         )
 
@@ -199,8 +209,11 @@ class RawClient:
         self.messages: list[RtmpMessage] = []
 
     @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, source: str | None = None) -> RawClient:
+        """`source`: the loopback address to connect from (127.0.0.0/8), for per-address
+        limits."""
+        local = (source, 0) if source is not None else None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
         return cls(reader, writer)
 
     async def handshake(self) -> None:

@@ -41,11 +41,14 @@ SURFACES = {
     "media_plane.reporting": ["EngineReporter", "StreamReport", "ViewerSessions"],
     "media_plane.servers.http": [
         "MAX_HEAD_BYTES",
+        "AddressSlots",
         "BadRequestError",
+        "ConnectionLimits",
+        "Listener",
         "RequestHead",
         "parse_request_head",
     ],
-    "media_plane.servers.rtmp": ["RtmpServer", "SessionOptions"],
+    "media_plane.servers.rtmp": ["RtmpLimits", "RtmpServer", "SessionOptions"],
     "media_plane.servers.hls": [
         "DeliveryCallback",
         "HlsContent",
@@ -55,6 +58,7 @@ SURFACES = {
         "PlayAuthorizer",
     ],
     "media_plane.servers.webrtc": [
+        "SIGNALING_LIMITS",
         "Answer",
         "IceRestartError",
         "OfferError",

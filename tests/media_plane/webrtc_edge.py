@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 import pytest_asyncio
@@ -29,6 +30,8 @@ PRIVATE_KEY = "sk_private"
 PLAYBACK_ID = "pb_public"
 PRIVATE_PLAYBACK_ID = "pb_private"
 PLAY_TOKEN = "token-ok"
+
+EventT = TypeVar("EventT", bound=EngineEvent)
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Hooks:
 
     def emit(self, event: EngineEvent) -> None:
         self.events.append(event)
+
+    def of(self, kind: type[EventT]) -> list[EventT]:
+        """The events emitted of one kind, typed as that kind."""
+        return [event for event in self.events if isinstance(event, kind)]
 
     def kinds(self) -> list[str]:
         return [event.kind.value for event in self.events]
@@ -100,7 +107,7 @@ def edge_settings(**overrides: object) -> EngineSettings:
         "health_interval_s": 1.0,
     }
     values.update(overrides)
-    return EngineSettings(**values)  # type: ignore[arg-type]
+    return EngineSettings.model_validate(values)
 
 
 @pytest_asyncio.fixture

@@ -100,3 +100,27 @@ def test_stream_create_prints_rtmp_whip_hls_and_whep_urls(cli_env: dict[str, str
     assert urls["push (WHIP)"] == "https://rtc.example.test/whip  (the stream key as Bearer token)"
     assert urls["watch (HLS)"] == f"https://play.example.test/hls/{playback_id}/index.m3u8"
     assert urls["watch (WHEP)"] == f"https://rtc.example.test/whep/{playback_id}"
+
+
+def test_obs_gets_server_and_stream_key_apart_and_stream_commands_need_no_tenant(
+    cli_env: dict[str, str],
+) -> None:
+    tidecast(cli_env, "tenant", "create", "acme")
+    tidecast(cli_env, "tenant", "create", "globex")
+    text = tidecast(cli_env, "stream", "create", "--tenant", "globex", "show")
+    fields = dict(line.split(None, 1) for line in text.splitlines()[:4])
+    lines = [line.strip() for line in text.splitlines()]
+    assert "OBS Server:     rtmp://live.example.test/live" in lines
+    assert f"OBS Stream Key: {fields['stream_key']}" in lines
+
+    stream_id = fields["id"]
+    shown = json.loads(tidecast(cli_env, "stream", "get", stream_id, "--json"))
+    assert shown["name"] == "show"
+    tidecast(cli_env, "stream", "update", stream_id, "--name", "renamed")
+    rotated = json.loads(tidecast(cli_env, "stream", "rotate-key", stream_id, "--json"))
+    assert rotated["stream_key"] != fields["stream_key"]
+    tidecast(cli_env, "stream", "delete", stream_id)
+    missing = subprocess.run(
+        [*CLI, "stream", "get", stream_id], env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode != 0 and "no stream" in missing.stderr

@@ -3,6 +3,11 @@
 Video streams are cut at the first keyframe at or after the target duration (a keyframe
 that misses the target by less than `CUT_TOLERANCE` still counts, so millisecond-rounded
 FLV timestamps do not push every cut one GOP later); audio-only streams are cut by time.
+A keyframe before the target also cuts when waiting for the next one would make the
+segment longer than the playlist's target duration allows (RFC 8216 6.2.1 forbids raising
+it): an encoder that inserts a keyframe shortly before the regular one and restarts its
+GOP there would otherwise give a segment of two GOPs. The next keyframe is expected one
+keyframe interval later, the longest of the last `KEYFRAME_INTERVALS` seen.
 A stream whose keyframes stop coming is cut anyway after `max_duration`, so memory and
 latency stay bounded.
 
@@ -16,11 +21,13 @@ Runs on a worker thread; nothing here touches the event loop.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from media_plane.media import TIMEBASE_HZ, AudioTrack, MediaPacket, TrackKind, VideoTrack
+from media_plane.protocols.hls.playlist import nearest_integer
 from media_plane.protocols.mpegts.muxer import TsSegmentMuxer
 
 __all__ = [
@@ -36,6 +43,8 @@ CUT_TOLERANCE = 0.02
 #: Where the first publish of a playback id starts on the timeline (ticks). Leaves room
 #: for audio that arrives slightly before the first keyframe.
 TIMELINE_ORIGIN = 10 * TIMEBASE_HZ
+#: How many recent keyframe intervals predict the next one.
+KEYFRAME_INTERVALS = 3
 #: A timestamp jump larger than this (either way) is taken as the publisher resetting its
 #: clock, and the timeline is re-anchored instead of clamped (ticks).
 _TIMESTAMP_JUMP = 10 * TIMEBASE_HZ
@@ -106,6 +115,9 @@ class Segmenter:
         self._timeline = timeline if timeline is not None else PublishTimeline()
         self._muxer.continuity = self._timeline.continuity
         self._target = round((target_duration - CUT_TOLERANCE) * TIMEBASE_HZ)
+        self._target_seconds = target_duration
+        self._keyframe_intervals: deque[int] = deque(maxlen=KEYFRAME_INTERVALS)
+        self._last_keyframe_dts: int | None = None
         limit = max_duration if max_duration is not None else max(10.0, 5 * target_duration)
         self._max = round(limit * TIMEBASE_HZ)
         self._wall_clock = wall_clock
@@ -138,6 +150,8 @@ class Segmenter:
             self._anchor_dts = self._timeline.next_dts
             self._anchor_wall = self._wall_clock()
         dts, pts = self._map(packet)
+        if is_video and packet.keyframe:
+            self._keyframe_at(dts)
 
         closed: MuxedSegment | None = None
         if not self._muxer.is_open:
@@ -145,7 +159,11 @@ class Segmenter:
         else:
             elapsed = dts - self._segment_start
             if self._has_video:
-                cut = is_video and packet.keyframe and elapsed >= self._target
+                cut = (
+                    is_video
+                    and packet.keyframe
+                    and (elapsed >= self._target or self._next_keyframe_too_late(elapsed))
+                )
             else:
                 cut = elapsed >= self._target
             if cut or elapsed >= self._max:
@@ -153,6 +171,21 @@ class Segmenter:
                 self._open(dts)
         self._muxer.write(packet.kind, pts, dts, packet.data, packet.keyframe)
         return closed
+
+    def _next_keyframe_too_late(self, elapsed: int) -> bool:
+        """At a keyframe before the target: whether the next one, expected a keyframe
+        interval later, would close a segment past the target duration's rounding."""
+        if not self._keyframe_intervals:
+            return False
+        interval = max(self._keyframe_intervals)
+        target = max(nearest_integer(self._target_seconds), nearest_integer(interval / TIMEBASE_HZ))
+        # Shorter than target + 0.5 s rounds to within the target (RFC 8216 4.3.3.1).
+        return elapsed + interval >= (2 * target + 1) * TIMEBASE_HZ // 2
+
+    def _keyframe_at(self, dts: int) -> None:
+        if self._last_keyframe_dts is not None and dts > self._last_keyframe_dts:
+            self._keyframe_intervals.append(dts - self._last_keyframe_dts)
+        self._last_keyframe_dts = dts
 
     def finish(self) -> MuxedSegment | None:
         """Close the last, usually shorter, segment at the end of the publish."""

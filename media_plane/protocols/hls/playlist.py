@@ -5,9 +5,10 @@ playlist text after each change.
 
 Rules this module keeps (RFC 8216 section numbers):
 
-- `#EXT-X-TARGETDURATION` is the ceiling of the longest `#EXTINF` ever listed, so every
-  listed duration rounded to the nearest integer stays within it (4.3.3.1); it never
-  decreases (6.2.1 forbids changing it, so it only grows when a publisher forces it to).
+- `#EXT-X-TARGETDURATION` is the longest `#EXTINF` ever listed rounded to the nearest
+  integer, the bound 4.3.3.1 sets (a 2.001 s segment keeps a target of 2, not 3); it never
+  decreases (6.2.1 forbids changing it; it grows only when a segment longer than the
+  target is listed, which the segmenter avoids where the publisher's keyframes allow).
 - `#EXT-X-MEDIA-SEQUENCE` counts the segments that have left the window (6.2.2).
 - `#EXT-X-DISCONTINUITY-SEQUENCE` counts the `#EXT-X-DISCONTINUITY` tags that have left
   the window (6.2.2).
@@ -22,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["LivePlaylist", "PlaylistSegment", "format_program_date_time"]
+__all__ = ["LivePlaylist", "PlaylistSegment", "format_program_date_time", "nearest_integer"]
 
 #: Floating-point EXTINF durations need protocol version 3 (RFC 8216, 7).
 PLAYLIST_VERSION = 3
@@ -49,6 +50,11 @@ def format_program_date_time(epoch_seconds: float) -> str:
 def _listed_duration(duration: float) -> float:
     # The duration a client reads: the value as printed with three decimals.
     return round(duration, 3)
+
+
+def nearest_integer(seconds: float) -> int:
+    """Rounded as RFC 8216 4.3.3.1 reads a duration: halves up (not to even)."""
+    return math.floor(seconds + 0.5)
 
 
 class LivePlaylist:
@@ -102,7 +108,7 @@ class LivePlaylist:
         self._ended = False
         self._segments.append(segment)
         self._target_duration = max(
-            self._target_duration, math.ceil(_listed_duration(segment.duration))
+            self._target_duration, nearest_integer(_listed_duration(segment.duration))
         )
         return sequence, self._slide()
 

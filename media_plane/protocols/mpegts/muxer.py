@@ -33,6 +33,12 @@ _TS_PACKET = 188
 _TS_SYNC = 0x47
 _NULL_PID = 0x1FFF
 _TIME_BASE = Fraction(1, TIMEBASE_HZ)
+#: How far the PCR runs ahead of the decode timestamps (microseconds). The T-STD buffer
+#: model (ISO/IEC 13818-1 2.4.2) has a decoder take each access unit out of its buffer at
+#: its DTS, so the bytes must arrive, by the PCR clock, before then; with no lead, video DTS
+#: equal the PCR and audio lags it, which strict hardware players reject. FFmpeg's own
+#: default (`-muxdelay 0.7`).
+PCR_LEAD_US = 700_000
 
 
 class MuxError(MediaPlaneError, RuntimeError):
@@ -136,7 +142,12 @@ class TsSegmentMuxer:
             # after every packet: one Python `write` call per packet. Segments are only
             # read once closed, so let it fill its 32 KB buffer first (same bytes, ~6x
             # fewer calls).
-            container = av.open(sink, mode="w", format="mpegts", options={"flush_packets": "0"})
+            container = av.open(
+                sink,
+                mode="w",
+                format="mpegts",
+                options={"flush_packets": "0", "max_delay": str(PCR_LEAD_US)},
+            )
             if self._video is not None:
                 video_stream = container.add_mux_stream(
                     "h264", width=self._video.width, height=self._video.height

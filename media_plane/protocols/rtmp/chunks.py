@@ -17,8 +17,15 @@ timestamp when they repeat the message's own value.
 
 Memory is bounded: a message may not declare more than `max_message_size` bytes, at
 most `max_partial` messages may be half-assembled at once, they may hold at most
-`max_buffered` bytes together, and at most `max_chunk_streams` chunk stream ids are
-remembered.
+`max_buffered` bytes together (a part smaller than `PART_COST` is counted as that
+much: a peer with a chunk size of one would otherwise hold ~40 bytes of Python object
+per byte counted), and at most `max_chunk_streams` chunk stream ids are
+remembered. `set_limits` changes the first and the third as the peer earns trust.
+
+Work is bounded too: one `feed` parses at most `max_chunks` chunk headers. A peer can
+make every byte a chunk (zero-length messages, or a chunk size of one), so bytes alone
+do not bound the work; what is left over is held (not copied) and parsed by the next
+`feed`, so the caller can let other work run in between (`held` says there is more).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ __all__ = [
     "DATA_AMF3",
     "DEFAULT_CHUNK_SIZE",
     "MAX_CHUNK_SIZE",
+    "PART_COST",
     "SET_CHUNK_SIZE",
     "SET_PEER_BANDWIDTH",
     "SHARED_OBJECT_AMF0",
@@ -74,6 +82,9 @@ SHARED_OBJECT_AMF0 = 19
 COMMAND_AMF0 = 20
 AGGREGATE = 22
 
+#: What one stored part of a message costs at least: a bytes object and its list slot.
+PART_COST = 64
+
 _MESSAGE_HEADER_SIZE = (11, 7, 3, 0)
 _U32 = struct.Struct(">I")
 _MASK32 = 0xFFFFFFFF
@@ -94,6 +105,7 @@ class _ChunkStream:
     """What one chunk stream id remembers between chunks."""
 
     __slots__ = (
+        "charged",
         "csid",
         "delta",
         "extended",
@@ -119,6 +131,8 @@ class _ChunkStream:
         self.parts: list[bytes] = []
         #: Payload bytes of the current message received so far (0 between messages).
         self.received = 0
+        #: What the parts count against `max_buffered` (`received`, small parts rounded up).
+        self.charged = 0
         #: Whether the current message spans chunks (counts against `max_partial`).
         self.partial = False
 
@@ -131,8 +145,9 @@ class ChunkReader:
         max_partial: int = 8,
         max_buffered: int = 16 * 1024 * 1024,
         max_chunk_streams: int = 64,
+        max_chunks: int = 1 << 62,
     ) -> None:
-        if min(max_message_size, max_partial, max_buffered, max_chunk_streams) < 1:
+        if min(max_message_size, max_partial, max_buffered, max_chunk_streams, max_chunks) < 1:
             raise ValueError("chunk reader limits must be positive")
         #: The peer's chunk size, as its last Set Chunk Size said.
         self.chunk_size = DEFAULT_CHUNK_SIZE
@@ -140,6 +155,9 @@ class ChunkReader:
         self._max_partial = max_partial
         self._max_buffered = max_buffered
         self._max_streams = max_chunk_streams
+        self._max_chunks = max_chunks
+        self._held = b""
+        self._held_at = 0
         self._streams: dict[int, _ChunkStream] = {}
         self._pending = b""
         self._current: _ChunkStream | None = None
@@ -149,17 +167,40 @@ class ChunkReader:
 
     @property
     def buffered(self) -> int:
-        """Bytes held between calls: half-assembled messages and a split header."""
-        return self._assembling + len(self._pending)
+        """Bytes held between calls: half-assembled messages, a split header and bytes
+        not parsed yet."""
+        held = len(self._held) - self._held_at if self._held else 0
+        return self._assembling + len(self._pending) + held
+
+    @property
+    def held(self) -> bool:
+        """Whether bytes fed earlier wait to be parsed (`feed(b"")` goes on with them)."""
+        return bool(self._held)
+
+    def set_limits(self, *, max_message_size: int, max_buffered: int) -> None:
+        """New bounds for what follows; messages already declared keep their length."""
+        if min(max_message_size, max_buffered) < 1:
+            raise ValueError("chunk reader limits must be positive")
+        self._max_message = max_message_size
+        self._max_buffered = max_buffered
 
     def feed(self, data: bytes) -> list[RtmpMessage]:
-        """Consumes `data`; returns the messages it completed, in order."""
-        if self._pending:
+        """Consumes `data` (after anything held); returns the messages it completed, in
+        order. Stops after `max_chunks` chunk headers and holds the rest."""
+        pos = 0
+        if self._held:
+            held, pos = self._held, self._held_at
+            self._held = b""
+            if data:
+                data, pos = held[pos:] + data, 0
+            else:
+                data = held
+        elif self._pending:
             data = self._pending + data
             self._pending = b""
         out: list[RtmpMessage] = []
-        pos = 0
         end = len(data)
+        chunks = self._max_chunks
         while True:
             stream = self._current
             if stream is not None:
@@ -171,7 +212,9 @@ class ChunkReader:
                     stream.parts.append(data[pos : pos + take])
                     pos += take
                     stream.received += take
-                    self._assembling += take
+                    charge = take if take >= PART_COST else PART_COST
+                    stream.charged += charge
+                    self._assembling += charge
                     if take < left:
                         self._chunk_left = left - take
                         if self._assembling > self._max_buffered:
@@ -185,11 +228,16 @@ class ChunkReader:
                     raise RtmpProtocolError("too much unassembled data")
             if pos >= end:
                 break
+            if not chunks:
+                self._held = data
+                self._held_at = pos
+                break
             used = self._header(data, pos, end)
             if not used:
                 self._pending = data[pos:]
                 break
             pos += used
+            chunks -= 1
         return out
 
     def _header(self, buf: bytes, pos: int, end: int) -> int:
@@ -287,9 +335,10 @@ class ChunkReader:
         return message
 
     def _discard(self, stream: _ChunkStream) -> None:
-        self._assembling -= stream.received
+        self._assembling -= stream.charged
         stream.parts = []
         stream.received = 0
+        stream.charged = 0
         if stream.partial:
             stream.partial = False
             self._partial -= 1

@@ -76,9 +76,55 @@ def parse_command(payload: bytes, stream_id: int, *, amf3: bool = False) -> Comm
     return Command(values[0], transaction, values[2:], stream_id)
 
 
-def publish_key(name: str) -> str:
-    """The stream key is the publish name without any query string."""
-    return name.split("?", 1)[0].strip()
+#: Said when no form yields a key, so a user learns what to type instead.
+KEY_FORMS = (
+    "publish to rtmp://<host>/live/<key>, or set Server rtmp://<host>/live and Stream Key "
+    "<key>, or rtmp://<host>/live?key=<key>"
+)
+
+
+def publish_key(name: str, connect: Command | None = None) -> str:
+    """The stream key a publisher means, from the publish name or, when that is empty, from
+    the connect URL; "" when neither holds one.
+
+    Forms seen in the field: the publish name (`rtmp://host/live/KEY`, what FFmpeg and a
+    filled-in OBS Stream Key send), `?key=K` on the publish name or on the app
+    (`rtmp://host/live?key=K`), and the key as the app's second path segment with an
+    empty publish name (the whole URL pasted into OBS's Server box: app `live/KEY`). The
+    publish name's own query string is never part of the key.
+    """
+    path, _, query = name.partition("?")
+    if path.strip():
+        return path.strip()
+    if key := _query_key(query):
+        return key
+    if connect is None or not connect.args or not isinstance(connect.args[0], dict):
+        return ""
+    app = connect.args[0].get("app")
+    tc_url = connect.args[0].get("tcUrl")
+    if isinstance(app, str) and (key := _key_in_app(app)):
+        return key
+    if isinstance(tc_url, str):
+        # tcUrl is rtmp://host[:port]/app[/instance][?query]; the app is what follows the host.
+        _, _, after_scheme = tc_url.partition("://")
+        return _key_in_app(after_scheme.partition("/")[2])
+    return ""
+
+
+def _key_in_app(app: str) -> str:
+    path, _, query = app.partition("?")
+    if key := _query_key(query):
+        return key
+    segments = [segment for segment in path.split("/") if segment.strip()]
+    return segments[-1].strip() if len(segments) >= 2 else ""
+
+
+def _query_key(query: str) -> str:
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "key" and value.strip():
+            return value.strip()
+    return ""
 
 
 def connect_result(transaction: float) -> bytes:

@@ -51,6 +51,13 @@ class OfferSummary:
 _NOT_MEDIA = frozenset({"rtx", "red", "ulpfec", "flexfec-03", "cn", "telephone-event"})
 
 
+def _reason(exc: Exception) -> str:
+    detail = str(exc)
+    if isinstance(exc, AssertionError) or not detail:
+        return "a line is missing or misformed (expected lines like m=video 9 UDP/TLS/RTP/SAVPF 96)"
+    return detail
+
+
 def read_offer(body: bytes, *, publish: bool) -> tuple[str, OfferSummary]:
     """Decode and check an offer; returns its text and summary, or raises `OfferError`."""
     if not body:
@@ -65,8 +72,11 @@ def read_offer(body: bytes, *, publish: bool) -> tuple[str, OfferSummary]:
         raise OfferError("not an SDP offer: it must start with v=0")
     try:
         description = SessionDescription.parse(text)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise OfferError(f"malformed SDP offer: {exc}") from exc
+    except Exception as exc:
+        # aiortc's parser documents no error type: on malformed lines it fails with
+        # AssertionError, StopIteration, AttributeError, TypeError as well as ValueError.
+        # Every one of them means the client sent a bad offer, so each is a 400 here.
+        raise OfferError(f"malformed SDP offer: {_reason(exc)}") from exc
     video: list[str] = []
     audio: list[str] = []
     h264_mode1 = False

@@ -10,6 +10,10 @@ bytes and the stored body (a memoryview, so the transport never slices a copy of
 Requests on a connection are answered in order; while one waits for the authorization
 hook or the client is not reading, later pipelined requests wait in the buffer, and the
 socket stops being read once that buffer is full.
+
+Connections are capped per server and per client address at accept (`Listener`), and a
+request head must be complete `header_timeout_s` after the connection was accepted (or,
+kept alive, after the next request's first byte): every byte counts, empty lines too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from media_plane.servers.hls.authorizer import PlayAuthorization, PlayAuthorizer
 from media_plane.servers.http import (
     MAX_HEAD_BYTES,
     BadRequestError,
+    ConnectionLimits,
+    Listener,
     RequestHead,
     parse_request_head,
 )
@@ -94,6 +100,7 @@ class HlsHttpStats:
     not_found: int = 0
     denied: int = 0
     bad_requests: int = 0
+    #: Closed by the sweeper: idle too long, or a request head not complete in time.
     idle_closed: int = 0
     bytes_out: int = 0
     #: Response bytes (head and body) handed to the socket per playback id since the last
@@ -131,8 +138,7 @@ class HlsHttpServer:
         *,
         auth_ttl: float = 5.0,
         auth_timeout: float = 5.0,
-        idle_timeout: float = 30.0,
-        header_timeout: float = 10.0,
+        limits: ConnectionLimits | None = None,
         backlog: int = 1024,
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
@@ -141,12 +147,13 @@ class HlsHttpServer:
         self.authorizer = PlayAuthorizer(hooks, ttl=auth_ttl, timeout=auth_timeout)
         self.host = host
         self._requested_port = port
-        self._idle_timeout = idle_timeout
-        self._header_timeout = header_timeout
+        self.limits = limits if limits is not None else ConnectionLimits()
+        self._idle_timeout = self.limits.idle_timeout_s
+        self._header_timeout = self.limits.header_timeout_s
         self._backlog = backlog
         self.stats = HlsHttpStats()
         self._date = _DateHeader()
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._connections: set[_Connection] = set()
         self._port = 0
@@ -161,15 +168,17 @@ class HlsHttpServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("server already started")
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self),
+        listener = Listener(
+            "HLS delivery",
             self.host,
             self._requested_port,
+            self.limits,
+            lambda address: _Connection(self, address),
             backlog=self._backlog,
-            reuse_address=True,
         )
-        self._port = self._server.sockets[0].getsockname()[1]
+        listener.start()
+        self._server = listener
+        self._port = listener.port
         self._sweeper = asyncio.create_task(self._sweep(), name="hls-http-sweeper")
         logger.info("HLS delivery listening on %s:%d", self.host, self._port)
 
@@ -177,7 +186,7 @@ class HlsHttpServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
+        await server.stop()
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
@@ -186,7 +195,6 @@ class HlsHttpServer:
         for connection in list(self._connections):
             connection.abort()
         await self.authorizer.aclose()
-        await server.wait_closed()
 
     def _register(self, connection: _Connection) -> None:
         self._connections.add(connection)
@@ -197,6 +205,13 @@ class HlsHttpServer:
         if connection in self._connections:
             self._connections.discard(connection)
             self.stats.connections_open -= 1
+            if self._server is not None:
+                self._server.release(connection.client)
+
+    @property
+    def refused(self) -> int:
+        """Connections closed at accept because a connection cap was reached."""
+        return self._server.refused if self._server is not None else 0
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -232,12 +247,13 @@ class HlsHttpServer:
 class _Connection(asyncio.Protocol):
     """One client connection: parse, answer in order, apply back-pressure."""
 
-    def __init__(self, server: HlsHttpServer) -> None:
+    def __init__(self, server: HlsHttpServer, client: str) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._client = ""
+        #: The client's IP address, as admitted by the listener.
+        self.client = client
         # Later requests wait while an answer awaits the authorization hook, or while the
         # transport's write buffer is over its high-water mark (the client is not reading).
         self._waiting_auth = False
@@ -253,9 +269,10 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; both stream sockets.
         self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self._last_active = self._loop.time()
+        # The head deadline runs from accept: a client that sends nothing, or only empty
+        # lines, holds its descriptor for `header_timeout_s` at most.
+        self._head_started = self._last_active
         self._server._register(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -265,6 +282,8 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_active = self._loop.time()
+        if self._head_started is None:
+            self._head_started = self._last_active
         self._buffer += data
         if self._waiting_auth or self._write_paused:
             if len(self._buffer) > _MAX_PENDING_BYTES and not self._read_paused:
@@ -333,12 +352,11 @@ class _Connection(asyncio.Protocol):
             if end < 0:
                 if len(buffer) > MAX_HEAD_BYTES:
                     self._reject(BadRequestError("request head too large", 431))
-                elif self._head_started is None:
-                    self._head_started = self._loop.time()
                 return
             head = bytes(buffer[:end])
             del buffer[: end + 4]
-            self._head_started = None
+            # Pipelined bytes already buffered start the next head's deadline now.
+            self._head_started = self._loop.time() if buffer else None
             try:
                 request = parse_request_head(head)
             except BadRequestError as exc:
@@ -377,7 +395,7 @@ class _Connection(asyncio.Protocol):
                 self._send_playlist(request, playback_id, body)
                 return
             self._waiting_auth = True
-            future = authorizer.authorize(playback_id, token, self._client)
+            future = authorizer.authorize(playback_id, token, self.client)
             future.add_done_callback(lambda done: self._authorized(request, playback_id, done))
             return
         if _SEGMENT_NAME.fullmatch(leaf) is None:
@@ -452,7 +470,7 @@ class _Connection(asyncio.Protocol):
             transport.write(memoryview(body))
             size += len(body)
         if playback_id is not None:
-            self._server._delivered(playback_id, self._client, request, size)
+            self._server._delivered(playback_id, self.client, request, size)
         else:
             self._server.stats.bytes_out += size
         if not keep_alive:

@@ -5,6 +5,13 @@ handshake, chunk reader and media feed, and nothing runs per connection in betwe
 The only task a session starts is the `authorize_publish` call, through the server's
 `spawn`, so the server owns it.
 
+What a connection may cost is bounded by `RtmpLimits`: until a publish is authorized it
+may send `unauthorized_max_bytes` and `unauthorized_max_messages` and declare only
+small messages; one read is parsed `chunks_per_turn` chunks at a time, reading paused
+in between, so a connection that makes every byte a message shares the loop instead of
+holding it; a peer that lets replies pile up unread is dropped. The server decides
+admission (`on_open`) and the memory shared by all connections (`on_buffered`).
+
 Ending: a publish ends exactly once (`registry.finish`), on FCUnpublish, deleteStream or
 closeStream ("publisher_stopped"), when the connection goes away ("publisher_lost"), on
 a protocol error ("protocol_error") or when the server stops ("node_stopped"). Every
@@ -50,6 +57,7 @@ from media_plane.protocols.rtmp.commands import DENIAL_STATUS, Command
 from media_plane.protocols.rtmp.errors import RtmpProtocolError
 from media_plane.protocols.rtmp.handshake import ServerHandshake
 from media_plane.protocols.rtmp.media_feed import MediaFeed
+from media_plane.servers.rtmp.limits import RtmpLimits
 from media_plane.servers.rtmp.read_batching import ReadBatching
 
 __all__ = ["Phase", "RtmpSession", "SessionOptions"]
@@ -72,12 +80,6 @@ class SessionOptions:
     out_chunk_size: int = 4096
     #: Window Acknowledgement Size and Set Peer Bandwidth we announce.
     window_ack_size: int = 2_500_000
-    #: Largest message a peer may declare.
-    max_message_size: int = 8 * 1024 * 1024
-    #: How many messages may be half-assembled at once.
-    max_partial_messages: int = 8
-    #: How many bytes half-assembled messages may hold together.
-    max_buffered: int = 16 * 1024 * 1024
     #: How long `authorize_publish` may take before the publish is refused.
     authorize_timeout: float = 10.0
     #: How long a refused connection gets to flush its status before it is cut.
@@ -99,29 +101,44 @@ class RtmpSession(asyncio.Protocol):
         registry: StreamRegistry,
         hooks: EngineHooks,
         options: SessionOptions,
+        limits: RtmpLimits,
         *,
         spawn: Spawn,
+        on_open: Callable[[RtmpSession], str | None],
+        on_buffered: Callable[[RtmpSession, int], None],
         on_close: Callable[[RtmpSession], None],
         clock: Callable[[], float] = time.monotonic,
         number: int = 0,
-        reject: str | None = None,
     ) -> None:
         self._registry = registry
         self._hooks = hooks
         self._options = options
+        self._limits = limits
         self._spawn = spawn
+        self._on_open = on_open
+        self._on_buffered = on_buffered
         self._on_close = on_close
         self._clock = clock
         self._number = number
-        self._reject = reject
         self._transport: asyncio.Transport | None = None
         self._handshake = ServerHandshake()
         self._reader = ChunkReader(
-            max_message_size=options.max_message_size,
-            max_partial=options.max_partial_messages,
-            max_buffered=options.max_buffered,
+            max_message_size=limits.unauthorized_max_message_bytes,
+            max_partial=limits.max_partial_messages,
+            max_buffered=limits.unauthorized_max_bytes,
+            max_chunks=limits.chunks_per_turn,
         )
+        #: Bytes the reader held after the last read (what `on_buffered` was told).
+        self.buffered = 0
+        self._resume: asyncio.Handle | None = None
+        #: `_received` when the connection last became unauthorized, and messages since.
+        self._unauthorized_from = 0
+        self._unauthorized_messages = 0
+        #: Whether the connection was cut for going over a limit (timeouts included).
+        self.hit_limit = False
         self._out_chunk_size = DEFAULT_CHUNK_SIZE
+        #: The peer's IP address (per-address limits), and with its port (logs, events).
+        self.client_host = "unknown"
         self.client_addr = "unknown"
         self._prefix = f"rtmp#{number}"
         self.phase = Phase.HANDSHAKE
@@ -130,6 +147,8 @@ class RtmpSession(asyncio.Protocol):
         #: Since when this connection has been without a publish (or a pending one).
         self.unpublished_since = self.opened_at
         self._connected = False
+        #: The connect command: its app and tcUrl hold the key when the publish name is empty.
+        self._connect: Command | None = None
         self._received = 0
         self._acked = 0
         self._ack_window = 0
@@ -144,6 +163,11 @@ class RtmpSession(asyncio.Protocol):
     @property
     def handshake_done(self) -> bool:
         return self._handshake.done
+
+    @property
+    def authorized(self) -> bool:
+        """Publishing under a granted publish: the trusted regime."""
+        return self.phase is Phase.PUBLISHING
 
     @property
     def publishing(self) -> bool:
@@ -168,12 +192,15 @@ class RtmpSession(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
+            self.client_host = str(peer[0])
             self.client_addr = f"{peer[0]}:{peer[1]}"
         self._prefix = f"rtmp#{self._number} {self.client_addr}"
         if self.phase is Phase.CLOSING:  # dropped (server stopping) before it was made
             transport.abort()
-        elif self._reject is not None:
-            self.drop(self._reject)
+            return
+        refusal = self._on_open(self)
+        if refusal is not None:
+            self.drop(refusal)
 
     def data_received(self, data: bytes) -> None:
         if self.phase is Phase.CLOSING:
@@ -188,20 +215,74 @@ class RtmpSession(asyncio.Protocol):
                 if not self._handshake.done:
                     return
                 self.phase = Phase.CONNECTED
+                self._unauthorized_from = self._received - len(data)
                 if not data:
                     return
-            for message in self._reader.feed(data):
-                self._on_message(message)
-                if self.phase is Phase.CLOSING:
-                    return
-            if self._ack_window and self._received - self._acked >= self._ack_window:
-                self._acked = self._received
-                self._send(ACKNOWLEDGEMENT, commands.acknowledgement(self._received))
+            self._parse(data)
         except RtmpProtocolError as exc:
             self._close(f"protocol error: {exc}", "protocol_error", level=logging.WARNING)
         except Exception:
             logger.exception("%s: failed to handle incoming data", self._prefix)
             self._close("internal error", "protocol_error", level=logging.WARNING)
+
+    def _parse(self, data: bytes) -> None:
+        reader = self._reader
+        for message in reader.feed(data):
+            if self.phase is not Phase.PUBLISHING:
+                self._unauthorized_messages += 1
+                if self._unauthorized_messages > self._limits.unauthorized_max_messages:
+                    self._over_limit(
+                        f"more than {self._limits.unauthorized_max_messages} messages "
+                        "before a publish was authorized"
+                    )
+                    return
+            self._on_message(message)
+            if self.phase is Phase.CLOSING:
+                return
+        if (
+            self.phase is not Phase.PUBLISHING
+            and self._received - self._unauthorized_from > self._limits.unauthorized_max_bytes
+        ):
+            self._over_limit(
+                f"more than {self._limits.unauthorized_max_bytes} bytes "
+                "before a publish was authorized"
+            )
+            return
+        if self._ack_window and self._received - self._acked >= self._ack_window:
+            self._acked = self._received
+            self._send(ACKNOWLEDGEMENT, commands.acknowledgement(self._received))
+        buffered = reader.buffered
+        if buffered != self.buffered:
+            self._on_buffered(self, buffered)
+            self.buffered = buffered
+        if reader.held and self._resume is None and self.phase is not Phase.CLOSING:
+            # The rest of this read waits for a later turn; no new bytes until then.
+            transport = self._transport
+            if transport is not None:
+                transport.pause_reading()
+                self._resume = asyncio.get_running_loop().call_soon(self._go_on)
+
+    def _go_on(self) -> None:
+        self._resume = None
+        if self.phase is Phase.CLOSING:
+            return
+        self._guarded_parse(b"")
+        transport = self._transport
+        if self._resume is None and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _guarded_parse(self, data: bytes) -> None:
+        try:
+            self._parse(data)
+        except RtmpProtocolError as exc:
+            self._close(f"protocol error: {exc}", "protocol_error", level=logging.WARNING)
+        except Exception:
+            logger.exception("%s: failed to handle incoming data", self._prefix)
+            self._close("internal error", "protocol_error", level=logging.WARNING)
+
+    def _over_limit(self, why: str) -> None:
+        self.hit_limit = True
+        self._close(why, "publisher_lost", level=logging.WARNING)
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost follows
@@ -211,6 +292,9 @@ class RtmpSession(asyncio.Protocol):
         if self._cut_timer is not None:
             self._cut_timer.cancel()
             self._cut_timer = None
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         if not self._close_reason:
             self._close_reason = "closed by peer" if exc is None else f"connection lost: {exc}"
         self._end_publish("publisher_lost")
@@ -229,9 +313,17 @@ class RtmpSession(asyncio.Protocol):
     # -- closing ----------------------------------------------------------------------
 
     def drop(
-        self, why: str, *, reason: str = "publisher_lost", level: int = logging.WARNING
+        self,
+        why: str,
+        *,
+        reason: str = "publisher_lost",
+        level: int = logging.WARNING,
+        limit: bool = True,
     ) -> None:
-        """Cuts this connection at once, ending its publish (if any) with `reason`."""
+        """Cuts this connection at once, ending its publish (if any) with `reason`;
+        `limit`: it went over one of the server's limits."""
+        if self.phase is not Phase.CLOSING:
+            self.hit_limit = limit
         self._close(why, reason, level=level)
 
     def _close(
@@ -267,6 +359,10 @@ class RtmpSession(asyncio.Protocol):
             self._feed.detach()
             self._feed = None
         if self.publishing:
+            # Only a granted publish earned the budget back; one still being authorized
+            # did not (else publish/unpublish cycles would make the budget endless).
+            if self.phase is Phase.PUBLISHING:
+                self._distrust()
             self.phase = Phase.CONNECTED
             self.unpublished_since = self._clock()
         if stream is not None:
@@ -279,6 +375,10 @@ class RtmpSession(asyncio.Protocol):
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+            if transport.get_write_buffer_size() > self._limits.max_write_buffer_bytes:
+                self._over_limit(
+                    f"more than {self._limits.max_write_buffer_bytes} bytes of replies unread"
+                )
 
     def _send(
         self, type_id: int, payload: bytes, *, csid: int = _CONTROL_CSID, stream_id: int = 0
@@ -343,6 +443,7 @@ class RtmpSession(asyncio.Protocol):
 
     def _on_connect(self, command: Command) -> None:
         self._connected = True
+        self._connect = command
         options = self._options
         self._send(WINDOW_ACK_SIZE, commands.window_ack_size(options.window_ack_size))
         self._send(SET_PEER_BANDWIDTH, commands.set_peer_bandwidth(options.window_ack_size))
@@ -356,9 +457,11 @@ class RtmpSession(asyncio.Protocol):
         if self.publishing:
             raise RtmpProtocolError("publish while already publishing")
         stream_id = command.stream_id or _STREAM_ID
-        key = commands.publish_key(command.arg_string(1))
+        key = commands.publish_key(command.arg_string(1), self._connect)
         if not key:
-            self._refuse(stream_id, PublishDenial.INVALID_KEY, "empty stream key")
+            self._refuse(
+                stream_id, PublishDenial.INVALID_KEY, f"empty stream key: {commands.KEY_FORMS}"
+            )
             return
         self.phase = Phase.AUTHORIZING
         self._feed = MediaFeed()
@@ -399,6 +502,10 @@ class RtmpSession(asyncio.Protocol):
             return
         self.stream = stream
         self.phase = Phase.PUBLISHING
+        limits = self._limits
+        self._reader.set_limits(
+            max_message_size=limits.max_message_bytes, max_buffered=limits.max_buffered_bytes
+        )
         self._send(USER_CONTROL, commands.stream_begin(stream_id))
         self._send_command(
             commands.on_status("status", "NetStream.Publish.Start", "publishing"), stream_id
@@ -408,6 +515,16 @@ class RtmpSession(asyncio.Protocol):
         self._feed.attach(stream)
         if self._transport is not None:
             self._read_batching = ReadBatching(self._transport.get_extra_info("socket"))
+
+    def _distrust(self) -> None:
+        """Back to the unauthorized regime (a publish ended; the connection stays)."""
+        self._unauthorized_from = self._received
+        self._unauthorized_messages = 0
+        limits = self._limits
+        self._reader.set_limits(
+            max_message_size=limits.unauthorized_max_message_bytes,
+            max_buffered=limits.unauthorized_max_bytes,
+        )
 
     def _refuse(
         self, stream_id: int, denial: PublishDenial, message: str, engine_stream_id: str = ""

@@ -21,10 +21,11 @@ from media_plane.servers.webrtc.records import (
     WebRtcOptions,
     WebRtcStats,
 )
-from media_plane.servers.webrtc.server import WebRtcHttpServer, WebRtcHttpStats
+from media_plane.servers.webrtc.server import SIGNALING_LIMITS, WebRtcHttpServer, WebRtcHttpStats
 from media_plane.servers.webrtc.sessions import ViewerSessionLog, WebRtcSessions
 
 __all__ = [
+    "SIGNALING_LIMITS",
     "Answer",
     "IceRestartError",
     "OfferError",

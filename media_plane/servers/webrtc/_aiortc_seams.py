@@ -7,6 +7,12 @@ process (test clients, say) behave as stock aiortc.
   no option to choose; the edge must offer the addresses it is configured with (loopback in
   tests, the public address in production). `offer_host_addresses` replaces the address
   list of each ICE gatherer of one peer connection.
+* Consent checks after close. aioice's `Connection.connect` starts the consent-freshness
+  task (RFC 7675) once its check list completes; when `close()` runs after the check list
+  completed but before `connect` resumed, the task starts on a closed connection, which no
+  longer has a nominated pair, so no check is sent and none fails: it runs for the life of
+  the process. A session deleted during ICE hits this. `stop_consent_after_close` ends
+  that task as soon as it is started.
 * Encoded frames on ingest. An `RTCRtpReceiver` hands every reassembled frame to a decoder
   thread through a queue; the edge wants the encoded frame, never a decode. `tap_receiver`
   swaps that queue for one that gives frames to a callback on the event loop (the caller of
@@ -47,7 +53,7 @@ process (test clients, say) behave as stock aiortc.
   media sections' mids and candidate lists (trickle ICE); `forget_negotiation` keeps
   just those.
 
-tests/media_plane/protocols/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
+tests/media_plane/servers/webrtc/test_aiortc_seams.py fails if an aiortc upgrade moves
 any of them.
 """
 
@@ -118,6 +124,26 @@ def offer_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> Non
         # Per instance on purpose: other connections in the process keep aioice's gathering.
         setattr(connection, "get_component_candidates", gather)  # noqa: B010
         setattr(connection, "_tidecast_addresses", chosen)  # noqa: B010
+
+
+def stop_consent_after_close(pc: RTCPeerConnection) -> None:
+    """Consent checks never outlive `close()` (call once the transceivers exist)."""
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.sender.transport.transport.iceGatherer._connection
+        if getattr(connection, "_tidecast_consent_guard", False):
+            continue
+        original = connection.connect
+
+        async def connect(_connection: Any = connection, _original: Any = original) -> None:
+            await _original()
+            task = _connection._query_consent_task
+            if _connection._closing and task is not None:
+                task.cancel()
+                _connection._query_consent_task = None
+
+        # Per instance on purpose, as offer_host_addresses.
+        setattr(connection, "connect", connect)  # noqa: B010
+        setattr(connection, "_tidecast_consent_guard", True)  # noqa: B010
 
 
 class _FrameTap(queue.Queue[Any]):

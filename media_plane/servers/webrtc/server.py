@@ -2,8 +2,10 @@
 
 Signaling is a handful of small requests per session, so this favours plain code over the
 HLS server's zero-copy protocol class. One task per connection, owned by the server;
-keep-alive with an idle timeout; bodies framed by Content-Length up to 64 KiB. Routes and
-status codes are in `routes`; session work is `WebRtcSessions`.
+keep-alive with an idle timeout; bodies framed by Content-Length up to 64 KiB. Connections
+are capped per server and per client address at accept (`Listener`); a request head must
+be complete `header_timeout_s` after accept (or, kept alive, after its first byte), empty
+lines included. Routes and status codes are in `routes`; session work is `WebRtcSessions`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from email.utils import formatdate
 from media_plane.servers.http import (
     MAX_HEAD_BYTES,
     BadRequestError,
+    ConnectionLimits,
+    Listener,
     RequestHead,
     parse_request_head,
 )
@@ -40,7 +44,10 @@ from media_plane.servers.webrtc.routes import (
 )
 from media_plane.servers.webrtc.sessions import WebRtcSessions
 
-__all__ = ["WebRtcHttpServer", "WebRtcHttpStats"]
+__all__ = ["SIGNALING_LIMITS", "WebRtcHttpServer", "WebRtcHttpStats"]
+
+#: Signaling is a few short requests per session: fewer connections than HLS delivery.
+SIGNALING_LIMITS = ConnectionLimits(max_connections=1000, max_connections_per_address=32)
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +87,7 @@ class WebRtcHttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        idle_timeout: float = 30.0,
+        limits: ConnectionLimits = SIGNALING_LIMITS,
         body_timeout: float = 10.0,
         max_body_bytes: int = 64 * 1024,
     ) -> None:
@@ -88,9 +95,9 @@ class WebRtcHttpServer:
         self._max_body_bytes = max_body_bytes
         self.host = host
         self._requested_port = port
-        self._idle_timeout = idle_timeout
+        self.limits = limits
         self._body_timeout = body_timeout
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._port = 0
         self.stats = WebRtcHttpStats()
@@ -104,57 +111,85 @@ class WebRtcHttpServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("WebRTC HTTP server already started")
-        self._server = await asyncio.start_server(
-            self._accept,
-            self.host,
-            self._requested_port,
-            reuse_address=True,
-            limit=MAX_HEAD_BYTES + 4,
+        listener = Listener(
+            "WHIP/WHEP signaling", self.host, self._requested_port, self.limits, self._protocol
         )
-        self._port = int(self._server.sockets[0].getsockname()[1])
+        listener.start()
+        self._server = listener
+        self._port = listener.port
         logger.info("WHIP/WHEP listening on %s:%d", self.host, self._port)
 
     async def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
+        await server.stop()
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
+    @property
+    def refused(self) -> int:
+        """Connections closed at accept because a connection cap was reached."""
+        return self._server.refused if self._server is not None else 0
+
+    def _protocol(self, client: str) -> asyncio.BaseProtocol:
+        reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES + 4)
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.get_running_loop().create_task(self._accept(reader, writer, client))
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+        return asyncio.StreamReaderProtocol(reader, connected)
+
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str
+    ) -> None:
         try:
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, client)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
-            self._connections.discard(task)
+            if self._server is not None:
+                self._server.release(client)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        head_deadline: float | None = loop.time() + limits.header_timeout_s
         while True:
             try:
-                async with asyncio.timeout(self._idle_timeout):
-                    raw = await reader.readuntil(b"\r\n\r\n")
+                if head_deadline is None:
+                    # Kept alive: idle until the next request's first byte, which starts
+                    # its head deadline.
+                    async with asyncio.timeout(limits.idle_timeout_s):
+                        first = await reader.readexactly(1)
+                    # An empty line's byte: dropped, as the empty lines below are.
+                    first = b"" if first in (b"\r", b"\n") else first
+                    head_deadline = loop.time() + limits.header_timeout_s
+                else:
+                    first = b""
+                async with asyncio.timeout_at(head_deadline):
+                    raw = first + await reader.readuntil(b"\r\n\r\n")
+                    # RFC 9112 2.2: empty lines before a request line are tolerated, within
+                    # the same deadline.
+                    head = raw[:-4].lstrip(b"\r\n")
+                    while not head:
+                        raw = await reader.readuntil(b"\r\n\r\n")
+                        head = raw[:-4].lstrip(b"\r\n")
             except asyncio.LimitOverrunError:
                 self._write(writer, _text(431, "request head too large"), keep_alive=False)
                 return
             except asyncio.IncompleteReadError:
                 return
-            # RFC 9112 2.2: empty lines before a request line are tolerated.
-            head = raw[:-4].lstrip(b"\r\n")
-            if not head:
-                continue
+            head_deadline = None
             self.stats.requests += 1
             try:
                 request = parse_request_head(head, max_body_bytes=self._max_body_bytes)
@@ -253,7 +288,7 @@ class WebRtcHttpServer:
         except WebRtcError as exc:
             return _text(400, str(exc))
         except Exception:
-            logger.exception("%r %s failed", request.method, request.path)
+            logger.exception("%r %s failed", request.method, action.name)
             return _text(500, "internal error")
 
     def _links(self) -> tuple[tuple[str, str], ...]:

@@ -57,6 +57,7 @@ from media_plane.servers.webrtc._aiortc_seams import (
     offer_host_addresses,
     replace_keyframe_handler,
     request_keyframe,
+    stop_consent_after_close,
     tap_receiver,
     use_identity,
 )
@@ -203,14 +204,6 @@ class WebRtcSessions:
             + sum(s.viewer.bytes_sent for s in self._sessions.values() if s.viewer is not None),
             ended=dict(self._ended),
         )
-
-    def viewer_bytes(self) -> list[tuple[SessionStart, int]]:
-        """Every open WHEP session with the media bytes sent to it so far."""
-        return [
-            (session.start, session.viewer.bytes_sent)
-            for session in self._sessions.values()
-            if session.viewer is not None
-        ]
 
     def fanout(self, playback_id: str) -> StreamFanout | None:
         stream = self._registry.by_playback_id(playback_id)
@@ -479,6 +472,7 @@ class WebRtcSessions:
             if type(exc).__module__.startswith("aiortc"):
                 raise OfferError(f"offer refused: {exc}") from exc
             raise
+        stop_consent_after_close(pc)
         if self.options.host_addresses:
             offer_host_addresses(pc, self.options.host_addresses)
         answer = await pc.createAnswer()

@@ -47,7 +47,7 @@ def test_expired_access_tokens_are_refused() -> None:
             lambda t: jwt.encode(
                 {"sub": "user-1", "aud": ACCESS_AUDIENCE, "iss": "tidecast",
                  "exp": int(time.time()) + 60},
-                None,
+                "",
                 algorithm="none",
             ),
             id="alg-none",

@@ -35,7 +35,9 @@ def test_sqlite_text_reads_back_as_the_same_utc_instant(value: datetime) -> None
     # SQLAlchemy's own reading of the same text, made UTC, is the same datetime.
     plain = DateTime().dialect_impl(DIALECT).result_processor(DIALECT, None)
     assert plain is not None
-    assert back == plain(stored).replace(tzinfo=UTC)
+    naive = plain(stored)
+    assert isinstance(naive, datetime)
+    assert back == naive.replace(tzinfo=UTC)
 
 
 def test_sqlite_reads_current_timestamp_text_and_nulls() -> None:

@@ -13,7 +13,7 @@ from tests.control_plane.running import ControlPlane
 pytestmark = pytest.mark.asyncio
 
 
-def stub(control: ControlPlane) -> directory_pb2_grpc.DirectoryStub:
+def stub(control: ControlPlane) -> directory_pb2_grpc.DirectoryAsyncStub:
     return directory_pb2_grpc.DirectoryStub(control.channel)
 
 

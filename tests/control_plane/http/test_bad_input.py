@@ -167,3 +167,44 @@ async def test_unknown_routes_and_methods_use_the_error_shape(control: ControlPl
     assert_error_shape(wrong_method, 405, "method_not_allowed")
     missing = await control.client.get(f"/v1/tenants/{tenant}/streams/does-not-exist")
     assert_error_shape(missing, 404, "not_found")
+
+
+async def test_control_characters_in_names_are_refused_and_change_nothing(
+    control: ControlPlane,
+) -> None:
+    tenant = await control.tenant()
+    stream = await control.stream(tenant, name="kept")
+    before = await snapshot(control, tenant)
+    streams = f"/v1/tenants/{tenant}/streams"
+    cases: list[tuple[str, str, str]] = [
+        ("POST", "/v1/tenants", "body.name"),
+        ("PATCH", f"/v1/tenants/{tenant}", "body.name"),
+        ("POST", streams, "body.name"),
+        ("PATCH", f"{streams}/{stream['id']}", "body.name"),
+        ("POST", f"/v1/tenants/{tenant}/tokens", "body.name"),
+    ]
+    for bad in (
+        "bell\x07",
+        "nul\x00x",
+        "line\nbreak",
+        "sep\u2028x",
+        "esc\x1b[2J",
+        "c1\x85c1",
+        "rtl\u202eevil",
+    ):
+        for method, url, field in cases:
+            body = {"name": bad, "scopes": ["read"]} if url.endswith("/tokens") else {"name": bad}
+            response = await control.client.request(method, url, json=body)
+            details = assert_error_shape(response, 422, "validation_failed")
+            reasons = [d["reason"] for d in details if d["field"] == field]
+            assert reasons and "control characters" in reasons[0], (method, url, bad, details)
+    member = {"email": "bell\x07@b.test", "role": "viewer"}
+    refused = await control.client.post(f"/v1/tenants/{tenant}/members", json=member)
+    assert "body.email" in [
+        d["field"] for d in assert_error_shape(refused, 422, "validation_failed")
+    ]
+    assert await snapshot(control, tenant) == before
+    # What people do write in names stays allowed: accents, scripts, emoji with joiners.
+    for name in ("Café Zürich", "東京 ライブ", "family \U0001f468\u200d\U0001f469\u200d\U0001f467"):
+        created = await control.client.post(streams, json={"name": name})
+        assert created.status_code == 201 and created.json()["name"] == name, created.text

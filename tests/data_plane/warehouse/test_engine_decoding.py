@@ -248,10 +248,9 @@ def test_reads_group_messages_by_kinds_and_are_bounded() -> None:
 
 
 def test_a_kinds_header_names_known_kinds_or_is_ignored() -> None:
-    assert engine_decoding.read_kinds(b"viewer_progress,ingest_health") == {
-        "viewer_progress",
-        "ingest_health",
-    }
+    assert engine_decoding.read_kinds(b"viewer_progress,ingest_health") == frozenset(
+        {"viewer_progress", "ingest_health"}
+    )
     assert engine_decoding.read_kinds(b"") == frozenset()
     assert engine_decoding.read_kinds(None) is None
     assert engine_decoding.read_kinds(b"viewer_progress,hologram") is None

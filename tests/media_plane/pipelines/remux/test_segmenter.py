@@ -13,6 +13,7 @@ from media_plane.pipelines.remux.segmenter import (
     PublishTimeline,
     Segmenter,
 )
+from media_plane.protocols.hls.playlist import LivePlaylist, PlaylistSegment
 from media_plane.protocols.mpegts.muxer import MuxError
 
 VIDEO = VideoTrack(Codec.H264, b"", 320, 240)
@@ -102,6 +103,50 @@ def test_target_between_keyframes_waits_for_the_next_keyframe() -> None:
     muxer = RecordingMuxer()
     segments = run(make(muxer, target_duration=1.5), interleaved(6.0))
     assert [s.duration for s in segments[:2]] == [2.0, 2.0]
+
+
+def with_keyframes_at(seconds: float, keyframes: set[int]) -> list[MediaPacket]:
+    """30 fps video with keyframes at the given frame indices, and audio."""
+    packets = [
+        MediaPacket(TrackKind.VIDEO, i * FRAME, i * FRAME + 2 * FRAME, b"v", i in keyframes)
+        for i in range(int(seconds * 30))
+    ]
+    packets += [audio(i) for i in range(int(seconds * 25))]
+    return sorted(packets, key=lambda p: p.dts)
+
+
+def listed_target(segments: list[MuxedSegment]) -> int:
+    playlist = LivePlaylist(window=len(segments))
+    for index, segment in enumerate(segments):
+        playlist.append(PlaylistSegment(f"{index}.ts", segment.duration, 0.0))
+    return playlist.target_duration
+
+
+def test_an_early_keyframe_that_restarts_the_gop_cuts_so_the_target_holds() -> None:
+    # A 2 s GOP; at 5.9 s the encoder inserts a keyframe (a scene cut) and counts its GOP
+    # from there: keyframes at 0, 2, 4, 5.9, 7.9, 9.9. Waiting for 7.9 would give a 3.9 s
+    # segment and raise TARGETDURATION to 4.
+    keyframes = {0, 60, 120, 177, 237, 297}
+    segments = run(make(RecordingMuxer(), target_duration=2.0), with_keyframes_at(11.0, keyframes))
+    assert [round(s.duration, 3) for s in segments[:6]] == [2.0, 2.0, 1.9, 2.0, 2.0, 1.1]
+    assert listed_target(segments) == 2
+
+
+def test_an_extra_keyframe_within_a_regular_gop_keeps_every_segment_within_the_target() -> None:
+    # The regular keyframes go on at 2 s steps; the extra one at 4.6 s splits one GOP.
+    keyframes = {0, 60, 120, 138, 180, 240}
+    segments = run(make(RecordingMuxer(), target_duration=2.0), with_keyframes_at(9.0, keyframes))
+    durations = [round(s.duration, 3) for s in segments]
+    assert durations == [2.0, 2.0, 0.6, 1.4, 2.0, 1.0]
+    assert listed_target(segments) == 2
+
+
+def test_a_gop_longer_than_the_target_is_cut_at_each_keyframe() -> None:
+    # OBS's default: a keyframe every 250 frames (8.33 s); nothing shorter can be cut.
+    keyframes = {0, 250, 500}
+    segments = run(make(RecordingMuxer(), target_duration=2.0), with_keyframes_at(20.0, keyframes))
+    assert [round(s.duration, 2) for s in segments[:2]] == [8.33, 8.33]
+    assert listed_target(segments) == 8
 
 
 def test_keyframe_a_hair_before_the_target_still_cuts() -> None:

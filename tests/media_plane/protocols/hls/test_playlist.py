@@ -97,11 +97,16 @@ def test_program_date_time_rounds_to_milliseconds() -> None:
     assert format_program_date_time(59.9996) == "1970-01-01T00:01:00.000Z"
 
 
-def test_target_duration_is_the_ceiling_of_the_longest_segment() -> None:
+def test_target_duration_is_the_longest_segment_rounded_to_the_nearest_integer() -> None:
     playlist = LivePlaylist()
     playlist.append(_segment(0, 2.0))
     assert _tag(_lines(playlist), "#EXT-X-TARGETDURATION") == "2"
-    playlist.append(_segment(1, 2.002))
+    # A WHIP publish's 2.001 s segments: still 2 (RFC 8216 4.3.3.1 rounds to nearest).
+    playlist.append(_segment(1, 2.001))
+    playlist.append(_segment(2, 2.4994))
+    assert _tag(_lines(playlist), "#EXT-X-TARGETDURATION") == "2"
+    # Halves round up, as the RFC's reader does.
+    playlist.append(_segment(3, 2.5))
     assert _tag(_lines(playlist), "#EXT-X-TARGETDURATION") == "3"
 
 
@@ -122,8 +127,7 @@ def test_every_rounded_extinf_stays_within_the_target_duration() -> None:
         lines = _lines(playlist)
         target = int(_tag(lines, "#EXT-X-TARGETDURATION"))
         for listed, _ in _listed(lines):
-            assert round(listed) <= target  # RFC 8216 4.3.3.1
-            assert math.ceil(listed) <= target
+            assert math.floor(listed + 0.5) <= target  # RFC 8216 4.3.3.1
 
 
 def test_window_slides_and_media_sequence_counts_removed_segments() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from media_plane.media import AudioTrack, Codec, VideoTrack
 from media_plane.pipelines.remux.segmenter import MuxedSegment, PublishTimeline, Segmenter
+from media_plane.protocols.hls.playlist import nearest_integer
 from media_plane.protocols.mpegts.muxer import (
     MuxError,
     TsSegmentMuxer,
@@ -184,6 +185,62 @@ def test_configured_target_duration_is_honoured(broadcast: Callable[..., Broadca
     assert [round(s.duration, 1) for s in one_second[:-1]] == [1.0] * 6
     four_seconds = _segments(broadcast(7.0), target=3.5)
     assert round(four_seconds[0].duration, 1) == 4.0
+
+
+def _timestamp(field: bytes) -> int:
+    """A PES header's 33-bit PTS or DTS (ISO/IEC 13818-1 2.4.3.7)."""
+    return (
+        ((field[0] >> 1) & 7) << 30
+        | field[1] << 22
+        | (field[2] >> 1) << 15
+        | field[3] << 7
+        | field[4] >> 1
+    )
+
+
+def _pcr_leads(segment: bytes) -> dict[int, list[int]]:
+    """Per PID, each PES's DTS minus the last PCR sent before it (90 kHz ticks)."""
+    pcr: int | None = None
+    leads: dict[int, list[int]] = {}
+    for offset in range(0, len(segment), 188):
+        packet = segment[offset : offset + 188]
+        pid = (packet[1] & 0x1F) << 8 | packet[2]
+        control = packet[3] >> 4 & 3
+        payload = 4
+        if control & 2:
+            length = packet[4]
+            if length and packet[5] & 0x10:  # PCR flag: its 33-bit base, 90 kHz
+                pcr = packet[6] << 25 | packet[7] << 17 | packet[8] << 9 | packet[9] << 1
+                pcr |= packet[10] >> 7
+            payload = 5 + length
+        start = packet[1] & 0x40
+        header = packet[payload : payload + 19]
+        if start and control & 1 and header[:3] == b"\x00\x00\x01" and pcr is not None:
+            has_dts = header[7] >> 6 == 3
+            dts = _timestamp(header[14:19] if has_dts else header[9:14])
+            leads.setdefault(pid, []).append(dts - pcr)
+    return leads
+
+
+@pytest.mark.media
+def test_the_pcr_runs_ahead_of_every_decode_timestamp(broadcast: Callable[..., Broadcast]) -> None:
+    # T-STD: each access unit is in the decoder's buffer before its DTS on the PCR clock.
+    for segment in _segments(broadcast(7.0)):
+        leads = _pcr_leads(segment.data)
+        assert len(leads) == 2  # video and audio PES
+        for pid, values in leads.items():
+            assert min(values) >= 0.1 * 90_000, (pid, min(values) / 90)
+
+
+@pytest.mark.media
+def test_a_scene_cut_keyframe_keeps_every_segment_within_the_target(
+    broadcast: Callable[..., Broadcast],
+) -> None:
+    # x264 with a 2 s GOP and an IDR forced at 5.9 s, counting its GOP from there.
+    segments = _segments(broadcast(12.0, gop=60, forced_keyframes=(177,)))
+    durations = [round(s.duration, 1) for s in segments]
+    assert 1.9 in durations
+    assert all(nearest_integer(d) <= 2 for d in durations), durations
 
 
 @pytest.mark.media

@@ -12,6 +12,8 @@ from media_plane.protocols.rtmp.chunks import (
     ABORT,
     AUDIO,
     COMMAND_AMF0,
+    DATA_AMF0,
+    PART_COST,
     SET_CHUNK_SIZE,
     VIDEO,
     ChunkReader,
@@ -88,7 +90,8 @@ def test_every_byte_fed_alone_gives_the_same_messages() -> None:
     messages: list[RtmpMessage] = []
     for byte in data:
         messages += reader.feed(bytes([byte]))
-        assert reader.buffered <= len(payload) + 17
+        # Fed a byte at a time, each stored part is one byte, counted as PART_COST.
+        assert reader.buffered <= len(payload) * PART_COST + 17
     assert summary(messages) == [
         (VIDEO, 1, big, payload),
         (AUDIO, 1, 7, b"abc"),
@@ -343,3 +346,40 @@ def test_any_written_sequence_reads_back_however_it_is_split(
         start = cut
     assert [(m.type_id, m.timestamp, m.payload, m.csid) for m in back[1:]] == messages
     assert reader.buffered == 0
+
+
+def test_one_feed_parses_at_most_max_chunks_and_holds_the_rest() -> None:
+    reader = ChunkReader(max_chunks=100)
+    data = fmt0(3, 0, 0, DATA_AMF0, 0) + b"\xc3" * 1000
+    counts = [len(reader.feed(data))]
+    while reader.held:
+        counts.append(len(reader.feed(b"")))
+    assert counts == [100] * 10 + [1]
+    assert reader.buffered == 0
+
+
+def test_bytes_fed_while_some_are_held_follow_them() -> None:
+    reader = ChunkReader(max_chunks=1)
+    first = fmt0(3, 0, 1, DATA_AMF0, 0) + b"a" + basic(3, 3) + b"b"
+    assert [m.payload for m in reader.feed(first)] == [b"a"]
+    assert reader.held and reader.buffered == 2
+    assert [m.payload for m in reader.feed(basic(3, 3) + b"c")] == [b"b"]
+    assert [m.payload for m in reader.feed(b"")] == [b"c"]
+    assert not reader.held
+
+
+def test_tiny_parts_are_counted_at_their_cost_in_memory() -> None:
+    payload = b"x" * 1000
+    data = control(SET_CHUNK_SIZE, 1) + encode_message(RtmpMessage(VIDEO, 1, 0, payload, 4), 1)
+    reader = ChunkReader(max_buffered=100 * PART_COST)
+    with pytest.raises(RtmpProtocolError, match="too much unassembled data"):
+        reader.feed(data)
+
+
+def test_set_limits_bounds_the_messages_that_follow() -> None:
+    reader = ChunkReader(max_message_size=64)
+    with pytest.raises(RtmpProtocolError, match="exceeds the limit"):
+        ChunkReader(max_message_size=64).feed(fmt0(3, 0, 65, COMMAND_AMF0, 0))
+    reader.set_limits(max_message_size=1000, max_buffered=1000)
+    [message] = reader.feed(fmt0(3, 0, 65, VIDEO, 1) + b"v" * 65)
+    assert message.payload == b"v" * 65

@@ -65,3 +65,41 @@ def test_status_and_result_replies() -> None:
     assert commands.stream_begin(1) == b"\x00\x00\x00\x00\x00\x01"
     assert commands.acknowledgement(2**32 + 5) == b"\x00\x00\x00\x05"
     assert commands.set_peer_bandwidth(2_500_000) == b"\x00\x26\x25\xa0\x02"
+
+
+def _connect(app: str | None, tc_url: str | None = None) -> commands.Command:
+    params: dict[str, amf0.AmfValue] = {}
+    if app is not None:
+        params["app"] = app
+    if tc_url is not None:
+        params["tcUrl"] = tc_url
+    return commands.Command("connect", 1.0, [params], 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "connect", "key"),
+    [
+        # The publish name wins whatever the connect URL says.
+        ("abc", _connect("live/other"), "abc"),
+        ("abc?key=other", _connect("live?key=other"), "abc"),
+        # rtmp://host/live?key=K: FFmpeg sends the query on the app and an empty name.
+        ("", _connect("live?key=K", "rtmp://h/live?key=K"), "K"),
+        ("", _connect("live?x=1&key=K"), "K"),
+        # rtmp://host/live/?key=K: the query on the publish name.
+        ("?key=K", _connect("live"), "K"),
+        # The whole URL pasted as OBS's Server with no Stream Key: app live/KEY.
+        ("", _connect("live/KEY", "rtmp://h/live/KEY"), "KEY"),
+        ("", _connect("live/KEY/"), "KEY"),
+        # No app, the key in tcUrl's path.
+        ("", _connect(None, "rtmp://h:1935/live/KEY"), "KEY"),
+        # Nothing anywhere.
+        ("", _connect("live", "rtmp://h/live"), ""),
+        ("", _connect("live?key="), ""),
+        ("", None, ""),
+        ("", commands.Command("connect", 1.0, [], 0), ""),
+    ],
+)
+def test_the_key_comes_from_the_connect_url_when_the_publish_name_is_empty(
+    name: str, connect: commands.Command | None, key: str
+) -> None:
+    assert commands.publish_key(name, connect) == key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from media_plane.protocols.webrtc.errors import OfferError
@@ -35,6 +37,26 @@ def test_offers_are_checked_before_any_peer_connection() -> None:
     for body in (b"", b"\xff\xfe", b"hello", b"v=0" + b" " * 70_000):
         with pytest.raises(OfferError):
             read_offer(body, publish=True)
+
+
+def test_a_malformed_offer_is_refused_with_a_reason_never_a_crash() -> None:
+    with pytest.raises(OfferError, match="malformed SDP offer: a line is missing or misformed"):
+        read_offer(b"v=0\r\nm=\r\n", publish=True)
+    # Seeded single-character edits of a valid offer: aiortc's parser fails on them with
+    # half a dozen exception types; each must come out as an OfferError (a 400).
+    lines = _OFFER.format(direction="sendonly", codec="H264").split("\r\n")
+    rng = random.Random(19)
+    refused = 0
+    for _ in range(3000):
+        edited = list(lines)
+        row = rng.randrange(1, len(edited) - 1)
+        cut = rng.randrange(len(edited[row]) + 1)
+        edited[row] = edited[row][:cut] + rng.choice(["", " ", ":", "=", "x", "/"])
+        try:
+            read_offer("\r\n".join(edited).encode(), publish=True)
+        except OfferError:
+            refused += 1
+    assert refused > 300  # the edits do break offers; every break was an OfferError
 
 
 def test_trickle_fragments() -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from media_plane.media.hooks import PlayDecision, PlayDenial
+from media_plane.servers.http import ConnectionLimits
 from tests.media_plane.hls_server import (
     PLAYBACK_ID,
     SEGMENT_BYTES,
@@ -405,7 +406,7 @@ async def test_leading_empty_lines_are_tolerated(served: Served) -> None:
 
 
 async def test_idle_connections_are_closed(serve: StartServer) -> None:
-    served = await serve(idle_timeout=0.3)
+    served = await serve(limits=ConnectionLimits(idle_timeout_s=0.3))
     reader, writer = await _open(served)
     writer.write(get(served.playlist_path))
     assert (await read_response(reader)).status == 200
@@ -415,7 +416,7 @@ async def test_idle_connections_are_closed(serve: StartServer) -> None:
 
 
 async def test_a_half_sent_request_times_out(serve: StartServer) -> None:
-    served = await serve(header_timeout=0.3, idle_timeout=30.0)
+    served = await serve(limits=ConnectionLimits(header_timeout_s=0.3, idle_timeout_s=30.0))
     reader, writer = await _open(served)
     writer.write(b"GET /hls/pb-1/index.m3u8 HTTP/1.1\r\nHost: x\r\n")
     for _ in range(5):

@@ -469,7 +469,7 @@ async def test_hostile_clients_drop_alone_while_a_stream_flows(rig: Rig) -> None
 
 @pytest.mark.asyncio
 async def test_a_connection_that_never_publishes_is_dropped(make_rig: RigFactory) -> None:
-    rig = await make_rig(publish_timeout=0.5)
+    rig = await make_rig(publish_timeout_s=0.5)
     client = await RawClient.connect(rig.server.port)
     await client.handshake()
     client.command("connect", 1.0, {"app": "live"})
@@ -481,7 +481,7 @@ async def test_a_connection_that_never_publishes_is_dropped(make_rig: RigFactory
 
 @pytest.mark.asyncio
 async def test_a_publisher_that_goes_silent_is_dropped(make_rig: RigFactory) -> None:
-    rig = await make_rig(idle_timeout=0.5)
+    rig = await make_rig(idle_timeout_s=0.5)
     client = await RawClient.connect(rig.server.port)
     await client.start_publish("good")
     await client.statuses(until="NetStream.Publish.Start")
@@ -491,15 +491,71 @@ async def test_a_publisher_that_goes_silent_is_dropped(make_rig: RigFactory) -> 
 
 
 @pytest.mark.asyncio
-async def test_connections_beyond_the_limit_are_closed_at_once(make_rig: RigFactory) -> None:
+async def test_at_the_cap_with_every_slot_publishing_a_new_connection_is_closed(
+    make_rig: RigFactory,
+) -> None:
     rig = await make_rig(max_connections=1)
-    first = await RawClient.connect(rig.server.port)
-    await first.handshake()
+    publisher = await RawClient.connect(rig.server.port)
+    await publisher.start_publish("good")
+    await publisher.statuses(until="NetStream.Publish.Start")
     second = await RawClient.connect(rig.server.port)
     assert await second.closed_within(2.0)
-    first.command("connect", 1.0, {"app": "live"})
-    assert any(m.type_id == COMMAND_AMF0 for m in await first.read_messages(lambda m: len(m) >= 4))
-    first.close()
+    assert rig.registry.is_live("s1")
+    assert rig.server.connections_dropped == 1
+    publisher.close()
+
+
+@pytest.mark.asyncio
+async def test_at_the_cap_the_oldest_unauthorized_connection_makes_room(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(max_connections=3)
+    publisher = await RawClient.connect(rig.server.port)
+    await publisher.start_publish("good")
+    await publisher.statuses(until="NetStream.Publish.Start")
+    oldest = await RawClient.connect(rig.server.port)
+    await oldest.handshake()
+    younger = await RawClient.connect(rig.server.port)
+    await younger.handshake()
+    newest = await RawClient.connect(rig.server.port)
+    assert await oldest.closed_within(2.0)
+    await newest.handshake()
+    newest.command("connect", 1.0, {"app": "live"})
+    assert any(m.type_id == COMMAND_AMF0 for m in await newest.read_messages(lambda m: len(m) >= 4))
+    assert not await younger.closed_within(0.2)
+    assert rig.registry.is_live("s1")
+    for client in (publisher, younger, newest):
+        client.close()
+
+
+@pytest.mark.asyncio
+async def test_one_address_gets_at_most_its_share_of_connections(make_rig: RigFactory) -> None:
+    rig = await make_rig(max_connections_per_address=3, handshake_timeout_s=30.0)
+    greedy = [await RawClient.connect(rig.server.port, "127.0.0.2") for _ in range(6)]
+    for client in greedy[3:]:
+        await client.handshake()
+    other = await RawClient.connect(rig.server.port, "127.0.0.3")
+    await other.handshake()
+    assert all([await client.closed_within(1.0) for client in greedy[:3]])
+    await wait_until(lambda: rig.server.sessions == 4, 2)
+    assert not await other.closed_within(0.2)
+    for client in (*greedy, other):
+        client.close()
+
+
+@pytest.mark.media
+@pytest.mark.asyncio
+async def test_idle_connections_filling_every_slot_do_not_lock_out_ffmpeg(
+    make_rig: RigFactory, publishers: Publishers
+) -> None:
+    rig = await make_rig(max_connections=20, handshake_timeout_s=30.0)
+    idle = [await RawClient.connect(rig.server.port, f"127.0.0.{2 + n % 4}") for n in range(20)]
+    await wait_until(lambda: rig.server.sessions == 20, 2)
+    process = await publishers.start(rig.url("good"), 2)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    assert rig.recorders["s1"][0].packets
+    for client in idle:
+        client.close()
 
 
 # -- lifecycle ---------------------------------------------------------------------

@@ -7,8 +7,9 @@ import contextlib
 import fractions
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import httpx
@@ -20,6 +21,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
+
+from media_plane.servers.webrtc._aiortc_seams import stop_consent_after_close
 
 VIDEO_CLOCK = 90_000
 
@@ -103,6 +107,7 @@ class Session:
 async def negotiate(
     http: httpx.AsyncClient, pc: RTCPeerConnection, url: str, token: str | None = None
 ) -> Session | httpx.Response:
+    stop_consent_after_close(pc)
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Content-Type": "application/sdp"}
     if token is not None:
@@ -133,6 +138,7 @@ async def consume_video(track: MediaStreamTrack, into: Received) -> None:
             now = time.monotonic()
             if into.first_at is None:
                 into.first_at = now
+            assert isinstance(frame, VideoFrame)
             into.sizes.append((frame.width, frame.height))
             into.times.append(now)
 
@@ -145,8 +151,10 @@ async def consume_audio(track: MediaStreamTrack, into: Received) -> None:
 
 
 @contextlib.asynccontextmanager
-async def owned(*coroutines: object) -> AsyncIterator[list[asyncio.Task[None]]]:
-    tasks = [asyncio.ensure_future(c) for c in coroutines]  # type: ignore[arg-type]
+async def owned(
+    *coroutines: Coroutine[Any, Any, None],
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
     try:
         yield tasks
     finally:

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from media_plane.edge_engine import StreamEnded
+from media_plane.protocols.hls.playlist import nearest_integer
 from tests.e2e.media import probe, publisher, wait_for_playlist
 from tests.media_plane.servers.webrtc.browser import chromium, page_server
 from tests.media_plane.webrtc_edge import GOOD_KEY, PLAYBACK_ID, Edge
@@ -104,8 +106,7 @@ async def test_chromium_publishes_over_whip_and_another_page_plays_over_whep(
         assert len(ended) == 1
         await studio.close()
         await edge.wait_for(lambda: not edge.engine.registry.live(), timeout=10)
-        ended = [e for e in edge.hooks.events if e.kind.value == "stream_ended"]
-        assert [e.reason for e in ended] == ["publisher_lost"]
+        assert [e.reason for e in edge.hooks.of(StreamEnded)] == ["publisher_lost"]
 
 
 @pytest.mark.usefixtures("ffmpeg")
@@ -166,9 +167,10 @@ async def test_chromium_whip_publish_is_readable_as_hls_by_ffmpeg(
         for line in playlist.text.splitlines()
         if line.startswith("#EXTINF")
     ]
-    assert all(1.8 <= d <= 2.3 for d in durations[:-1]), durations
+    # Every segment within TARGETDURATION 2, the last (still open at the end) aside.
+    assert all(nearest_integer(d) <= 2 for d in durations[:-1]), durations
     result = await probe(playlist_url)
-    streams = {s["codec_type"]: s for s in result["streams"]}  # type: ignore[union-attr]
+    streams = {s["codec_type"]: s for s in result["streams"]}
     assert streams["video"]["codec_name"] == "h264"
     assert (streams["video"]["width"], streams["video"]["height"]) == (640, 480)
     assert int(streams["video"]["nb_read_frames"]) > 30

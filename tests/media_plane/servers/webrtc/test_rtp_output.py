@@ -74,11 +74,16 @@ class FakeLink:
 
 @dataclass
 class Handle:
+    """asyncio.Handle's `cancel` and `cancelled`, for a callback `drain` runs."""
+
     callback: Callable[[], None]
-    cancelled: bool = False
+    was_cancelled: bool = False
 
     def cancel(self) -> None:
-        self.cancelled = True
+        self.was_cancelled = True
+
+    def cancelled(self) -> bool:
+        return self.was_cancelled
 
 
 class Loop:
@@ -91,7 +96,7 @@ class Loop:
 def drain(scheduler: SendScheduler) -> None:
     """Run the scheduler's turns until nothing is pending."""
     while (handle := scheduler._handle) is not None:
-        assert isinstance(handle, Handle) and not handle.cancelled
+        assert isinstance(handle, Handle) and not handle.cancelled()
         handle.callback()
 
 
@@ -301,7 +306,7 @@ async def test_srtp_round_trip_into_a_real_aiortc_receiver() -> None:
             received.append(RtpPacket.parse(data, dtls._rtp_header_extensions_map))
             await handle_rtp(data, arrival_time_ms)
 
-        dtls._handle_rtp_data = after_srtp
+        dtls._handle_rtp_data = after_srtp  # type: ignore[method-assign]
         await viewer.setRemoteDescription(
             RTCSessionDescription(edge.localDescription.sdp, "answer")
         )

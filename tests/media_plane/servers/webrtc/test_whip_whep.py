@@ -224,6 +224,8 @@ async def test_bad_offers_get_400_with_a_reason(edge: Edge) -> None:
         headers=sdp,
     )
     assert no_media.status_code == 400 and "no audio or video" in no_media.text
+    empty_media = await edge.http.post(f"/whip/{GOOD_KEY}", content=b"v=0\r\nm=\r\n", headers=sdp)
+    assert empty_media.status_code == 400 and "malformed SDP offer" in empty_media.text
     # An offer with only G.711 audio: nothing the edge can publish.
     pc = peer()
     pc.addTransceiver(SyntheticAudio(), direction="sendonly")
@@ -690,7 +692,8 @@ async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
                 assert isinstance(result, Session)
                 await edge.wait_for(lambda: "viewer_progress" in hooks.kinds(), timeout=5)
                 assert engine.webrtc is not None
-                [(_, sent_before_end)] = engine.webrtc.viewer_bytes()
+                # One viewer: the bytes sent to every WHEP viewer are its bytes.
+                sent_before_end = engine.webrtc.stats().bytes_out
                 await http.delete(result.location)
             finally:
                 await http.delete(publisher.location)
