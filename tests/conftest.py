@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.harness.kafka",
     "tests.harness.chdb",
     "tests.harness.clickhouse_http",
+    "tests.harness.binaries",
 ]
 
 __all__ = ["no_subprocess_left_running", "no_task_left_pending"]

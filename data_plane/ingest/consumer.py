@@ -142,6 +142,7 @@ class IngestConsumer:
         count_every_s = settings.ingest_count_viewers_every_ms / 1000
         interval_s = settings.ingest_min_write_interval_ms / 1000
         last_count = last_write = 0.0
+        held: frozenset[TopicPartition] = frozenset()
         while not stop.is_set():
             if time.monotonic() - last_count >= count_every_s:
                 last_count = time.monotonic()
@@ -167,6 +168,14 @@ class IngestConsumer:
                 # is written, so its redelivery is deduplicated by the sink.
                 self._metrics.commit_failures.inc()
                 logger.warning("ingest commit failed: %s", exc)
+            if (now_held := consumer.assignment()) != held:
+                # Once per change of assignment, so that an operator (and the fault
+                # tests) can see which member writes which partitions.
+                held = now_held
+                logger.info(
+                    "ingest has written and holds partitions [%s]",
+                    ",".join(str(p) for p in sorted(tp.partition for tp in held)),
+                )
 
     async def _process(self, batches: Sequence[FetchedBatch], stop: asyncio.Event) -> bool:
         """Writes fetched batches as one, retrying until it is written; False when asked

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,9 @@ from tests.harness.kafka import TansuBroker
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 EDGES = 3
+PARTITIONS = 3
+#: What an ingest consumer logs after its first write under each new assignment.
+HOLDS = re.compile(r"ingest has written and holds partitions \[([0-9,]*)\]")
 #: Events each simulated edge produces per second.
 RATE = 100
 
@@ -69,6 +73,8 @@ class KafkaStack:
     edges: list[Edge] = field(default_factory=list)
     produced: int = 0
     consumers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Every consumer started, in order (`consumers` are those not killed yet).
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def settings(self, **overrides: object) -> object:
         return data_settings(
@@ -79,7 +85,7 @@ class KafkaStack:
             clickhouse_url=self.clickhouse_url,
             events_topic=self.topic,
             dead_letter_topic=f"{self.topic}-dlq",
-            events_partitions=3,
+            events_partitions=PARTITIONS,
             ingest_group=self.group,
             ingress_port=self.ingress_port,
             control_timeout_s=5,
@@ -95,11 +101,11 @@ class KafkaStack:
             "DATA_PLANE_CLICKHOUSE_URL": self.clickhouse_url,
             "DATA_PLANE_EVENTS_TOPIC": self.topic,
             "DATA_PLANE_DEAD_LETTER_TOPIC": f"{self.topic}-dlq",
-            "DATA_PLANE_EVENTS_PARTITIONS": "3",
+            "DATA_PLANE_EVENTS_PARTITIONS": str(PARTITIONS),
             "DATA_PLANE_INGEST_GROUP": self.group,
             "DATA_PLANE_INGEST_MAX_WAIT_MS": "100",
         }
-        log = open(self.tmp / "consumer.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.log_of(len(self.started)), "ab")  # noqa: SIM115 - owned by the process
         consumer = subprocess.Popen(
             [sys.executable, "-m", "tidecast_cli.main", "data", "serve", "--role", "ingest"],
             env=env,
@@ -108,17 +114,38 @@ class KafkaStack:
         )
         log.close()
         self.consumers.append(consumer)
+        self.started.append(consumer)
+
+    def log_of(self, started: int) -> Path:
+        """The log of the `started`-th consumer started (from 0)."""
+        return self.tmp / f"consumer-{started}.log"
+
+    def logs(self) -> str:
+        return "".join(
+            f"--- consumer {n}:\n{self.log_of(n).read_text()[-2000:]}"
+            for n in range(len(self.started))
+        )
+
+    def held_partitions(self, consumer: subprocess.Popen[bytes]) -> frozenset[int]:
+        """The partitions `consumer` last said it holds after a write (none before its
+        first write)."""
+        text = self.log_of(self.started.index(consumer)).read_text()
+        found = HOLDS.findall(text)
+        return frozenset(int(p) for p in found[-1].split(",") if p) if found else frozenset()
 
     def kill_consumer(self, index: int = 0) -> None:
-        """kill -9 of one ingest process (the oldest by default)."""
+        """kill -9 of one ingest process (the oldest by default), which must be running."""
         consumer = self.consumers.pop(index)
-        if consumer.poll() is None:
-            consumer.send_signal(signal.SIGKILL)
-            consumer.wait(10)
+        assert consumer.poll() is None, f"the consumer to kill had exited: {self.logs()}"
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(10)
 
     def kill_all(self) -> None:
-        while self.consumers:
-            self.kill_consumer()
+        for consumer in self.consumers:
+            if consumer.poll() is None:
+                consumer.send_signal(signal.SIGKILL)
+                consumer.wait(10)
+        self.consumers.clear()
 
     def produce(self, count: int) -> None:
         """Spools `count` events spread over the edges, each carrying 1 byte of egress."""
@@ -161,7 +188,7 @@ class KafkaStack:
             if loop.time() > deadline:
                 raise AssertionError(
                     f"stored {counts} of {self.produced} produced; {pending} still spooled; "
-                    f"consumer log: {(self.tmp / 'consumer.log').read_text()[-2000:]}"
+                    f"consumer logs: {self.logs()}"
                 )
             await asyncio.sleep(0.25)
 
@@ -170,10 +197,25 @@ async def keep_producing(stack: KafkaStack, seconds: float) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
-        stack.produce(EDGES * RATE // 10)
-        for edge in stack.edges:
-            edge.shipper.wake()
-        await asyncio.sleep(0.1)
+        await produce_a_tick(stack)
+
+
+async def produce_a_tick(stack: KafkaStack) -> None:
+    stack.produce(EDGES * RATE // 10)
+    for edge in stack.edges:
+        edge.shipper.wake()
+    await asyncio.sleep(0.1)
+
+
+async def produce_until(
+    stack: KafkaStack, predicate: Callable[[], bool], timeout_s: float, what: str
+) -> None:
+    """Keeps producing at the edges' rate until `predicate` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: {stack.logs()}")
+        await produce_a_tick(stack)
 
 
 @contextlib.asynccontextmanager
@@ -255,11 +297,33 @@ async def test_kill_9_of_an_ingest_consumer_loses_and_doubles_nothing(
         stack.start_consumer()
         stack.start_consumer()
         start_shipping(stack)
-        await keep_producing(stack, 8)
-        stack.kill_consumer()
-        await keep_producing(stack, 4)
+
+        def split(consumer: subprocess.Popen[bytes]) -> bool:
+            """It has written since the group split the partitions (a lone member
+            holds them all)."""
+            return 0 < len(stack.held_partitions(consumer)) < PARTITIONS
+
+        # The stream's events go to one partition: the victim is the member holding it.
+        await produce_until(
+            stack, lambda: any(map(split, stack.consumers)), 60, "a consumer to write its share"
+        )
+        [victim] = [consumer for consumer in stack.consumers if split(consumer)]
+        stack.kill_consumer(stack.consumers.index(victim))
+        [survivor] = stack.consumers
+        await produce_until(
+            stack,
+            lambda: len(stack.held_partitions(survivor)) == PARTITIONS,
+            60,
+            "the survivor to take every partition and write",
+        )
         stack.start_consumer()
-        await keep_producing(stack, 4)
+        await produce_until(
+            stack,
+            lambda: any(map(split, stack.consumers)),
+            60,
+            "a write after the restarted consumer joined",
+        )
+        await keep_producing(stack, 2)
         assert_exactly_once(stack, await stack.settle())
 
 
@@ -287,9 +351,16 @@ async def test_a_frozen_broker_delays_but_loses_and_doubles_nothing(
         start_shipping(stack)
         await keep_producing(stack, 3)
         stack.broker.pause()
+        produced_before = stack.produced
         try:
             await keep_producing(stack, 30)
+            # Nothing produced during the freeze reached the warehouse during it.
+            _, stored, _ = await stack.counts()
         finally:
             stack.broker.resume()
+        assert stored <= produced_before < stack.produced, (
+            f"{stored} stored during a freeze that began after {produced_before} "
+            f"of {stack.produced} were produced"
+        )
         await keep_producing(stack, 3)
         assert_exactly_once(stack, await stack.settle(timeout_s=120))

@@ -164,10 +164,17 @@ async def test_events_for_another_tenant_or_unknown_streams_are_refused_and_not_
     again = await stack.publish(node, [good, forged, unknown, other_node])
     assert (again.accepted, again.duplicates) == (0, 1)
     assert [r.index for r in again.rejected] == [1, 2, 3]
-    await stack.wait_stored(tenant_a, 1)
-    await asyncio.sleep(0.3)
-    assert await stack.stored_events(tenant_a) == 1
-    assert await stack.stored_events(tenant_b) == 0
+    # Markers accepted after the refusals, on both streams' partitions: once they are
+    # stored, anything the refused events had put on the bus would be stored too.
+    markers = [
+        viewer("viewer_started", "mark-a", tenant_id=tenant_a, stream_id=stream_a, node_id=node.id),
+        viewer("viewer_started", "mark-b", tenant_id=tenant_b, stream_id=stream_b, node_id=node.id),
+    ]
+    assert (await stack.publish(node, markers)).accepted == 2
+    await stack.wait_stored(tenant_a, 2)
+    await stack.wait_stored(tenant_b, 1)
+    assert await stack.stored_events(tenant_a) == 2
+    assert await stack.stored_events(tenant_b) == 1
 
 
 @pytest.mark.parametrize("stack", [0, 1], indirect=True, ids=["judged-on-loop", "judged-on-worker"])
@@ -203,12 +210,12 @@ async def test_malformed_oversized_and_unauthenticated_batches_are_refused(stack
         await stack.publish(revoked, [event_of_revoked])
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
-    await asyncio.sleep(0.3)
-    assert await stack.stored_events(tenant) == 0
-    # The service still serves well-behaved nodes.
+    # The service still serves well-behaved nodes, and this event, on the same stream's
+    # partition as every refused one, is the only one stored.
     ok = viewer("viewer_started", "fine", tenant_id=tenant, stream_id=stream, node_id=node.id)
     assert (await stack.publish(node, [ok])).accepted == 1
     await stack.wait_stored(tenant, 1)
+    assert await stack.stored_events(tenant) == 1
 
 
 async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_is_stored(
@@ -356,7 +363,8 @@ async def test_under_load_what_arrives_within_the_write_interval_is_written_toge
 
     loop = asyncio.get_running_loop()
     async with running_stack(control, settings, chdb_warehouse) as stack:
-        # An idle ingest writes at once.
+        # An idle ingest writes at once: the bound is the interval itself, since waiting
+        # for it is the failure this tells apart (not a speed; that is the benchmarks').
         sent_first = loop.time()
         assert (await stack.publish(node, one("first"))).accepted == 1
         await stack.wait_stored(tenant, 1)

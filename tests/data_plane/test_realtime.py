@@ -1,5 +1,5 @@
 """The realtime WebSocket: a tenant's subscribers get its lifecycle and viewer-count
-updates within a second of the events reaching the bus, and nothing of other tenants."""
+updates, in order, and nothing of other tenants."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ def ws_url(stack: Stack, tenant: str, token: str) -> str:
     )
 
 
-async def receive(ws: ClientConnection, timeout_s: float = 1.0) -> dict[str, Any]:
+#: Only to stop waiting on a broken build: how soon updates arrive is the benchmarks' job.
+RECEIVE_DEADLINE_S = 15.0
+
+
+async def receive(ws: ClientConnection, timeout_s: float = RECEIVE_DEADLINE_S) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
     return message
 
@@ -41,11 +45,12 @@ async def stops_reading(hub: RealtimeHub, within_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_updates_arrive_within_a_second_and_only_for_the_own_tenant(stack: Stack) -> None:
+async def test_updates_arrive_in_order_and_only_for_the_own_tenant(stack: Stack) -> None:
     control = stack.control
     acme = await control.tenant("acme")
     globex = await control.tenant("globex")
     stream = (await control.stream(acme))["id"]
+    globex_stream = (await control.stream(globex))["id"]
     acme_token = await control.token(acme, "read")
     globex_token = await control.token(globex, "read")
     node = await control.enroll()
@@ -56,7 +61,6 @@ async def test_updates_arrive_within_a_second_and_only_for_the_own_tenant(stack:
         assert (await receive(acme_ws))["type"] == "snapshot"
         assert (await receive(globex_ws)) == {"type": "snapshot", "streams": {}}
         ids = {"tenant_id": acme, "stream_id": stream, "node_id": node.id}
-        sent_at = time.monotonic()
         answer = await stack.publish(
             node,
             [
@@ -70,9 +74,20 @@ async def test_updates_arrive_within_a_second_and_only_for_the_own_tenant(stack:
         assert started["type"] == "stream_started" and started["stream_id"] == stream
         count = await receive(acme_ws)
         assert count == {"type": "viewer_count", "stream_id": stream, "viewers": 2}
-        assert time.monotonic() - sent_at < 1.0
-        with pytest.raises(TimeoutError):
-            await receive(globex_ws, timeout_s=0.5)
+        # The hub has dispatched acme's events (acme got them), so any copy sent to globex
+        # is queued ahead of globex's own event published now: globex's next message
+        # must be that event.
+        marker = event(
+            "stream_started",
+            session_id="g",
+            media={"video_codec": "h264"},
+            tenant_id=globex,
+            stream_id=globex_stream,
+            node_id=node.id,
+        )
+        assert (await stack.publish(node, [marker])).accepted == 1
+        first = await receive(globex_ws)
+        assert (first["type"], first["stream_id"]) == ("stream_started", globex_stream)
 
         # A reconnecting client resumes from a fresh snapshot.
         async with connect(ws_url(stack, acme, acme_token)) as again:

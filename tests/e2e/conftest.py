@@ -3,7 +3,6 @@ on loopback) and one edge sidecar hosting the media engine on free loopback port
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import grpc
 import httpx
-import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
@@ -23,13 +21,6 @@ from control_plane.principal import Scope
 from control_plane.settings import ControlPlaneSettings
 from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
-
-FFMPEG = shutil.which("ffmpeg")
-FFPROBE = shutil.which("ffprobe")
-
-needs_ffmpeg = pytest.mark.skipif(
-    FFMPEG is None or FFPROBE is None, reason="ffmpeg/ffprobe are not installed"
-)
 
 
 @dataclass

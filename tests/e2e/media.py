@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.harness.binaries import require
+
 
 def publish_args(
     url: str,
@@ -22,9 +24,10 @@ def publish_args(
     rate: int = 30,
     bitrate: str = "2500k",
     realtime: bool = True,
+    gop_s: float = 2.0,
 ) -> list[str]:
     return [
-        "ffmpeg",
+        require("ffmpeg"),
         "-hide_banner",
         "-loglevel",
         "error",
@@ -47,7 +50,7 @@ def publish_args(
         "-tune",
         "zerolatency",
         "-g",
-        str(rate * 2),
+        str(round(rate * gop_s)),
         "-b:v",
         bitrate,
         "-pix_fmt",
@@ -94,7 +97,7 @@ async def publisher(url: str, **kwargs: object) -> AsyncIterator[Publisher]:
 
 async def probe(url: str) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
-        "ffprobe",
+        require("ffprobe"),
         "-hide_banner",
         "-loglevel",
         "error",
@@ -115,7 +118,7 @@ async def probe(url: str) -> dict[str, Any]:
 async def decode(url: str) -> tuple[int, str]:
     """Decodes everything with ffmpeg; returns (exit code, stderr)."""
     process = await asyncio.create_subprocess_exec(
-        "ffmpeg",
+        require("ffmpeg"),
         "-hide_banner",
         "-loglevel",
         "warning",

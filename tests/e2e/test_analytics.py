@@ -23,8 +23,8 @@ from edge_sidecar.settings import EdgeSidecarSettings
 from edge_sidecar.supervisor import EdgeSidecar
 from tests.control_plane.running import ControlPlane, make_settings, running_control_plane
 from tests.data_plane.conftest import data_settings
-from tests.e2e.conftest import needs_ffmpeg
 from tests.e2e.media import publisher
+from tests.harness.binaries import needs_ffmpeg
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e, pytest.mark.media, needs_ffmpeg]
 

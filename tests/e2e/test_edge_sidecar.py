@@ -10,8 +10,9 @@ import pytest
 from tidecast.common.v1 import common_pb2
 from tidecast.events.v1 import events_pb2 as ev
 
-from tests.e2e.conftest import Platform, needs_ffmpeg
+from tests.e2e.conftest import Platform
 from tests.e2e.media import fetch_playlist, publisher, wait_for_playlist
+from tests.harness.binaries import needs_ffmpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, needs_ffmpeg, pytest.mark.timeout(180)]
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from tidecast.events.v1 import events_pb2 as ev
 
-from tests.e2e.conftest import Platform, needs_ffmpeg
+from tests.e2e.conftest import Platform
 from tests.e2e.media import (
     decode,
     fetch_playlist,
@@ -16,6 +16,7 @@ from tests.e2e.media import (
     publisher,
     wait_for_playlist,
 )
+from tests.harness.binaries import needs_ffmpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, needs_ffmpeg, pytest.mark.timeout(180)]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import needs_ffmpeg
+from tests.harness.binaries import needs_ffmpeg, require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, needs_ffmpeg, pytest.mark.timeout(180)]
 
@@ -108,7 +108,7 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
 
         push = subprocess.run(
             [
-                "ffmpeg",
+                require("ffmpeg"),
                 "-hide_banner",
                 "-loglevel",
                 "error",
@@ -142,7 +142,7 @@ def test_up_serves_a_stream_end_to_end_and_stops_cleanly(tmp_path: Path) -> None
         assert push.returncode == 0, push.stderr
         probe = subprocess.run(
             [
-                "ffprobe",
+                require("ffprobe"),
                 "-hide_banner",
                 "-loglevel",
                 "error",

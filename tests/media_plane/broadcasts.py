@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,19 +123,3 @@ def broadcast() -> Callable[..., Broadcast]:
         return cache[key]
 
     return make
-
-
-@pytest.fixture(scope="session")
-def ffprobe() -> str:
-    path = shutil.which("ffprobe")
-    if path is None:
-        pytest.skip("ffprobe is not installed")
-    return path
-
-
-@pytest.fixture(scope="session")
-def ffmpeg() -> str:
-    path = shutil.which("ffmpeg")
-    if path is None:
-        pytest.skip("ffmpeg is not installed")
-    return path

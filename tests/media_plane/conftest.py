@@ -1,7 +1,7 @@
 """The media plane's fixtures. They live beside the helpers they build on, in the plane's
 helper modules; this one conftest makes them available to every media-plane test."""
 
-from tests.media_plane.broadcasts import broadcast, ffmpeg, ffprobe
+from tests.media_plane.broadcasts import broadcast
 from tests.media_plane.hls_server import serve, served
 from tests.media_plane.rtmp_rig import make_rig, publishers, rig
 from tests.media_plane.webrtc_edge import edge
@@ -9,8 +9,6 @@ from tests.media_plane.webrtc_edge import edge
 __all__ = [
     "broadcast",
     "edge",
-    "ffmpeg",
-    "ffprobe",
     "make_rig",
     "publishers",
     "rig",

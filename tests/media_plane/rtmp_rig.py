@@ -32,6 +32,7 @@ from media_plane.protocols.rtmp.chunks import (
 from media_plane.servers.rtmp.limits import RtmpLimits
 from media_plane.servers.rtmp.server import RtmpServer
 from media_plane.servers.rtmp.session import SessionOptions
+from tests.harness.binaries import require
 
 DATA = Path(__file__).parent / "protocols" / "rtmp" / "data"
 
@@ -289,7 +290,7 @@ class Publishers:
         self, url: str, seconds: float, *extra: str, size: str = "320x240"
     ) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
-            "/usr/bin/ffmpeg",
+            require("ffmpeg"),
             "-hide_banner",
             "-loglevel",
             "error",

@@ -24,6 +24,9 @@ from tests.data_plane.bus.backends import BACKENDS, MakeOptions
 from tests.harness.kafka import TansuBroker
 
 QUIET_MS = 300
+#: Only to stop waiting on a broken build, far above any timeout under test: a contract
+#: asserts what a call returns, not how fast (the benchmarks measure that).
+HANG_S = 30.0
 
 
 async def drain(consumer: BusConsumer, count: int, timeout_s: float = 15.0) -> list[BusMessage]:
@@ -275,10 +278,10 @@ async def test_fetch_returns_nothing_after_its_timeout(
     reader = await bus.consumer([topic], options(None))
 
     started = time.monotonic()
-    assert await reader.fetch(timeout_ms=QUIET_MS) == []
+    assert await asyncio.wait_for(reader.fetch(timeout_ms=QUIET_MS), HANG_S) == []
     waited = time.monotonic() - started
 
-    assert QUIET_MS / 1000 * 0.8 <= waited < 3
+    assert waited >= QUIET_MS / 1000 * 0.8, "the fetch returned before its timeout"
     await reader.close()
 
 
@@ -288,16 +291,16 @@ async def test_a_waiting_fetch_returns_when_a_message_arrives(
 ) -> None:
     await bus.ensure_topic(topic, 1)
     reader = await bus.consumer([topic], options(None))
-    waiting = asyncio.ensure_future(reader.fetch(timeout_ms=10_000))
+    # The fetch's own timeout is twice the deadline: only a fetch woken by the message
+    # returns within it.
+    waiting = asyncio.ensure_future(reader.fetch(timeout_ms=int(HANG_S * 2000)))
     done, _ = await asyncio.wait({waiting}, timeout=0.2)
     assert not done, "fetch returned before anything was sent"
 
-    started = time.monotonic()
     await bus.producer().send_batch(topic, numbered(1, keys=1))
-    got = await waiting
+    got = await asyncio.wait_for(waiting, HANG_S)
 
     assert values(got) == [0]
-    assert time.monotonic() - started < 3
     await reader.close()
 
 
@@ -358,10 +361,9 @@ async def test_send_batch_to_a_broker_that_is_gone_raises(
         else:
             broker.kill()
 
-        started = time.monotonic()
+        # It raises rather than hanging (the send timeout is 2 s, the deadline far above).
         with pytest.raises(BusError):
-            await producer.send_batch(topic, numbered(3, keys=1))
-        assert time.monotonic() - started < 6
+            await asyncio.wait_for(producer.send_batch(topic, numbered(3, keys=1)), HANG_S)
     finally:
         await gone.close()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from playwright.async_api import Browser, async_playwright
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.harness.binaries import require
+
 PAGES = Path(__file__).parent / "pages"
 
 FLAGS = [
@@ -30,7 +30,7 @@ FLAGS = [
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=FLAGS
+            executable_path=require("chromium"), headless=True, args=FLAGS
         )
         try:
             yield browser

@@ -4,7 +4,6 @@ transcoded to Opus once per stream), and a WHIP publish packaged as HLS."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 
@@ -17,7 +16,7 @@ from tests.media_plane.webrtc_edge import GOOD_KEY, PLAYBACK_ID, Edge
 pytestmark = [
     pytest.mark.media,
     pytest.mark.asyncio(loop_scope="function"),
-    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed"),
+    pytest.mark.usefixtures("ffmpeg"),
 ]
 
 
