@@ -14,6 +14,7 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 from tidecast.common.v1 import common_pb2
+from tidecast.events.v1 import events_pb2 as ev
 
 from data_plane.ingress.validation import Rejection
 from data_plane.warehouse.base import Warehouse
@@ -33,7 +34,7 @@ async def tenant_with_stream(control: ControlPlane) -> tuple[str, str]:
     return tenant, str(stream["id"])
 
 
-def session_events(tenant: str, stream: str, node: str, viewers: int) -> list:
+def session_events(tenant: str, stream: str, node: str, viewers: int) -> list[ev.Event]:
     common = {"tenant_id": tenant, "stream_id": stream, "node_id": node}
     start = now_ms() - 5_000
     events = [
@@ -294,7 +295,7 @@ async def test_a_decoding_worker_killed_while_decoding_loses_and_doubles_nothing
     node = await control.enroll()
     sent = 0
 
-    def batch(round_: int) -> list:
+    def batch(round_: int) -> list[ev.Event]:
         return [
             viewer(
                 "viewer_progress",
@@ -356,7 +357,7 @@ async def test_under_load_what_arrives_within_the_write_interval_is_written_toge
     tenant, stream = await tenant_with_stream(control)
     node = await control.enroll()
 
-    def one(session: str) -> list:
+    def one(session: str) -> list[ev.Event]:
         return [
             viewer("viewer_started", session, tenant_id=tenant, stream_id=stream, node_id=node.id)
         ]

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import needs_ffmpeg
 from tests.e2e.test_single_node import TIDECAST, cli, free_port
+from tests.harness.binaries import needs_ffmpeg
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media, needs_ffmpeg, pytest.mark.timeout(180)]
 

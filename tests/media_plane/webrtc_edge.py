@@ -96,6 +96,13 @@ class Edge:
                 await asyncio.sleep(0.05)
 
 
+def has_video(engine: MediaEngine, playback_id: str = PLAYBACK_ID) -> bool:
+    """Whether the stream's video has reached its WHEP fan-out."""
+    sessions = engine.webrtc
+    fanout = sessions.fanout(playback_id) if sessions is not None else None
+    return fanout is not None and fanout.video is not None
+
+
 def edge_settings(**overrides: object) -> EngineSettings:
     values: dict[str, object] = {
         "rtmp_port": 0,

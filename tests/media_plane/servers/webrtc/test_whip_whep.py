@@ -10,6 +10,12 @@ import psutil
 import pytest
 from aiortc import RTCPeerConnection
 
+from media_plane.edge_engine import (
+    PublishDenied,
+    StreamStarted,
+    ViewerEnded,
+    ViewerProgress,
+)
 from media_plane.media.protocol import MediaProtocol
 from media_plane.servers.webrtc._aiortc_seams import sender_encoder
 from tests.media_plane.servers.webrtc.clients import (
@@ -30,6 +36,7 @@ from tests.media_plane.webrtc_edge import (
     PRIVATE_KEY,
     PRIVATE_PLAYBACK_ID,
     Edge,
+    has_video,
 )
 
 pytestmark = [pytest.mark.media, pytest.mark.asyncio(loop_scope="function")]
@@ -75,12 +82,7 @@ class Viewer:
 
 async def video_ready(edge: Edge) -> None:
     """Wait until the published stream's video reaches its WHEP fan-out."""
-    await edge.wait_for(
-        lambda: (
-            (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PLAYBACK_ID)) is not None
-            and f.video is not None
-        )
-    )
+    await edge.wait_for(lambda: has_video(edge.engine, PLAYBACK_ID))
 
 
 async def frames_within(viewer: Viewer, count: int, timeout: float = 10.0) -> None:
@@ -120,10 +122,10 @@ async def test_whip_publish_plays_over_whep_at_the_published_size(edge: Edge, co
     kinds = edge.hooks.kinds()
     assert kinds.index("stream_started") < kinds.index("viewer_started")
     assert kinds.index("viewer_ended") < kinds.index("stream_ended")
-    started = next(e for e in edge.hooks.events if e.kind.value == "stream_started")
+    [started] = edge.hooks.of(StreamStarted)
     assert started.protocol == "whip"
     assert (started.media.width, started.media.height) == (320, 240)
-    ended = next(e for e in edge.hooks.events if e.kind.value == "viewer_ended")
+    [ended] = edge.hooks.of(ViewerEnded)
     assert ended.protocol == "whep"
     assert int(ended.bytes_sent) > 0
     # A WHEP play is authorized as a WHEP play (it reached the control plane as HLS once).
@@ -159,7 +161,7 @@ async def test_publish_denials_map_to_http_statuses(edge: Edge) -> None:
     finally:
         await edge.http.delete(publisher.location)
         await publisher.pc.close()
-    denied = [e for e in edge.hooks.events if e.kind.value == "publish_denied"]
+    denied = edge.hooks.of(PublishDenied)
     assert [e.reason for e in denied] == [
         "invalid_key",
         "stream_disabled",
@@ -184,13 +186,7 @@ async def test_play_denials_map_to_http_statuses(edge: Edge) -> None:
         await not_live.close()
     publisher = await publish(edge, PRIVATE_KEY)
     try:
-        await edge.wait_for(
-            lambda: (
-                (f := edge.engine.webrtc and edge.engine.webrtc.fanout(PRIVATE_PLAYBACK_ID))
-                is not None
-                and f.video is not None
-            )
-        )
+        await edge.wait_for(lambda: has_video(edge.engine, PRIVATE_PLAYBACK_ID))
         anonymous = Viewer()
         try:
             result = await anonymous.play(edge, PRIVATE_PLAYBACK_ID)
@@ -396,8 +392,10 @@ async def test_a_viewer_that_vanishes_is_released_by_consent_checks(
             connection = transceiver.receiver.transport.transport._connection
             for protocol in connection._protocols:
                 protocol.transport.close()
-        await edge.wait_for(lambda: edge.engine.webrtc.stats().viewers == 0, timeout=30)  # type: ignore[union-attr]
-        ended = [e for e in edge.hooks.events if e.kind.value == "viewer_ended"]
+        sessions = edge.engine.webrtc
+        assert sessions is not None
+        await edge.wait_for(lambda: sessions.stats().viewers == 0, timeout=30)
+        ended = edge.hooks.of(ViewerEnded)
         assert ended and ended[0].reason in ("peer_lost", "peer_closed")
         assert edge.engine.stats().viewers == 0
         # The publisher is unaffected.
@@ -471,12 +469,7 @@ async def test_engine_stop_releases_every_session_thread_and_task() -> None:
     # VP8 with audio: an aiortc receiver thread per track and an HLS transcode thread.
     publisher = await publish(edge, codec="VP8")
     try:
-        await edge.wait_for(
-            lambda: (
-                (f := engine.webrtc and engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                and f.video is not None
-            )
-        )
+        await edge.wait_for(lambda: has_video(engine, PLAYBACK_ID))
         assert isinstance(await viewer.play(edge), Session)
         await frames_within(viewer, 5)
         assert engine.webrtc is not None
@@ -551,7 +544,9 @@ async def test_a_retry_replaces_a_publish_that_never_connected(edge: Edge) -> No
     retry = await publish(edge)
     try:
         assert edge.engine.webrtc is not None
-        await edge.wait_for(lambda: edge.engine.webrtc.stats().publishers == 1)  # type: ignore[union-attr]
+        sessions = edge.engine.webrtc
+        assert sessions is not None
+        await edge.wait_for(lambda: sessions.stats().publishers == 1)
         assert edge.engine.webrtc.stats().ended == {"replaced": 1}
         await video_ready(edge)
         # Connected, the key is taken for good.
@@ -682,12 +677,7 @@ async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
             edge = Edge(engine, hooks, http)
             publisher = await publish(edge)
             try:
-                await edge.wait_for(
-                    lambda: (
-                        (f := engine.webrtc and engine.webrtc.fanout(PLAYBACK_ID)) is not None
-                        and f.video is not None
-                    )
-                )
+                await edge.wait_for(lambda: has_video(engine, PLAYBACK_ID))
                 result = await viewer.play(edge)
                 assert isinstance(result, Session)
                 await edge.wait_for(lambda: "viewer_progress" in hooks.kinds(), timeout=5)
@@ -704,12 +694,13 @@ async def test_whep_viewers_report_progress_like_hls_viewers() -> None:
     events = [e for e in hooks.events if e.kind.value.startswith("viewer_")]
     assert events[0].kind.value == "viewer_started"
     assert events[-1].kind.value == "viewer_ended"
-    progress = [e for e in events if e.kind.value == "viewer_progress"]
+    progress = hooks.of(ViewerProgress)
     assert progress and all(e.protocol == "whep" for e in progress)
-    assert int(progress[0].bytes_sent) > 0
-    assert 900 <= int(progress[0].watched_ms) <= 3000
+    assert progress[0].bytes_sent > 0
+    assert 900 <= progress[0].watched_ms <= 3000
     # The end event carries what came after the last progress event, as for HLS: the
     # events add up to everything sent, and the last one holds only the remainder.
-    total = sum(int(e.bytes_sent) for e in [*progress, events[-1]])
+    [ended] = hooks.of(ViewerEnded)
+    total = sum(e.bytes_sent for e in progress) + ended.bytes_sent
     assert total >= sent_before_end
-    assert int(events[-1].bytes_sent) < total
+    assert ended.bytes_sent < total
