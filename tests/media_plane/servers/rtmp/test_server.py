@@ -114,22 +114,19 @@ async def test_ffmpeg_extended_timestamps_are_read_across_continuation_chunks(
 
 @pytest.mark.media
 @pytest.mark.asyncio
-async def test_wrong_and_duplicate_keys_are_refused_quickly_while_a_stream_flows(
+async def test_wrong_and_duplicate_keys_are_refused_while_a_stream_flows(
     rig: Rig, publishers: Publishers
 ) -> None:
     good = await publishers.start(rig.url("good"), 10)
     await wait_until(lambda: rig.registry.is_live("s1") and len(rig.recorders["s1"][0].packets))
-    started = time.monotonic()
     wrong = await publishers.start(rig.url("nope"), 3)
     duplicate = await publishers.start(rig.url("good"), 3)
     assert await asyncio.wait_for(wrong.wait(), 10) != 0
     assert await asyncio.wait_for(duplicate.wait(), 10) != 0
-    assert time.monotonic() - started < 5.0  # refused at publish, not after the 3 s run
 
     flowing = rig.recorders["s1"][0]
     before = len(flowing.packets)
-    await asyncio.sleep(1.0)
-    assert len(flowing.packets) > before + 20
+    await wait_until(lambda: len(flowing.packets) > before + 20, 10)
     assert len(rig.recorders["s1"]) == 1 and not flowing.ended
     denials = [e for e in rig.hooks.events if e.kind is EngineEventKind.PUBLISH_DENIED]
     assert sorted(str(e.reason) for e in denials) == ["already_live", "invalid_key"]
@@ -288,7 +285,7 @@ async def test_play_is_refused_with_an_error_status(
 
 
 @pytest.mark.asyncio
-async def test_a_denied_publish_is_answered_and_closed_within_100ms(
+async def test_a_denied_publish_is_answered_and_closed(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "media_plane.servers.rtmp")
@@ -297,13 +294,11 @@ async def test_a_denied_publish_is_answered_and_closed_within_100ms(
     client.command("connect", 1.0, {"app": "live"})
     client.command("createStream", 2.0, None)
     await client.read_messages(lambda m: len(m) >= 5)
-    started = time.monotonic()
     client.command("publish", 3.0, None, "bad-key", "live", stream_id=1)
     codes = await client.statuses(until="NetStream.Publish.BadName", timeout=2)
     assert codes[-1] == "NetStream.Publish.BadName"
-    assert await client.closed_within(1.0)
-    # 100 ms is the server's own bound; leave room for a loaded, shared machine.
-    assert time.monotonic() - started < 0.5
+    # The server closes the connection itself; how soon is the benchmarks' business.
+    assert await client.closed_within(10.0)
     assert not rig.registry.live()
     [event] = rig.hooks.events
     assert event.kind is EngineEventKind.PUBLISH_DENIED
@@ -367,8 +362,14 @@ async def test_leaving_during_authorization_starts_nothing(rig: Rig) -> None:
     await wait_until(lambda: rig.hooks.asked, 2)
     client.close()
     await wait_until(lambda: rig.server.sessions == 0, 2)
-    await asyncio.sleep(0.4)
-    assert not rig.registry.live() and not rig.streams
+    # The same key again, authorized after the first (same delay, asked later): had the
+    # first publish started its stream, this one would be refused as already live.
+    again = await RawClient.connect(rig.server.port)
+    await again.start_publish("good")
+    codes = await again.statuses(until="NetStream.Publish.Start", timeout=5)
+    assert codes[-1] == "NetStream.Publish.Start"
+    assert len(rig.streams) == 1
+    again.close()
 
 
 @pytest.mark.asyncio
