@@ -115,7 +115,8 @@ class Segmenter:
         self._timeline = timeline if timeline is not None else PublishTimeline()
         self._muxer.continuity = self._timeline.continuity
         self._target = round((target_duration - CUT_TOLERANCE) * TIMEBASE_HZ)
-        self._target_seconds = target_duration
+        #: The TARGETDURATION the setting alone gives (RFC 8216 rounding).
+        self._target_whole = nearest_integer(target_duration)
         self._keyframe_intervals: deque[int] = deque(maxlen=KEYFRAME_INTERVALS)
         self._last_keyframe_dts: int | None = None
         limit = max_duration if max_duration is not None else max(10.0, 5 * target_duration)
@@ -178,7 +179,7 @@ class Segmenter:
         if not self._keyframe_intervals:
             return False
         interval = max(self._keyframe_intervals)
-        target = max(nearest_integer(self._target_seconds), nearest_integer(interval / TIMEBASE_HZ))
+        target = max(self._target_whole, nearest_integer(interval / TIMEBASE_HZ))
         # Shorter than target + 0.5 s rounds to within the target (RFC 8216 4.3.3.1).
         return elapsed + interval >= (2 * target + 1) * TIMEBASE_HZ // 2
 

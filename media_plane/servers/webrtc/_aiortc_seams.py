@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pylibsrtp
@@ -104,11 +104,16 @@ __all__ = [
 EncodedFrameCallback = Callable[[str, bytes, int], None]
 
 
+def _ice_connections(pc: RTCPeerConnection) -> Iterator[Any]:
+    """The aioice `Connection` behind each transceiver's ICE transport."""
+    for transceiver in pc.getTransceivers():
+        yield transceiver.sender.transport.transport.iceGatherer._connection
+
+
 def offer_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
     """Gather host candidates on exactly `addresses` (call before setLocalDescription)."""
     chosen = list(addresses)
-    for transceiver in pc.getTransceivers():
-        connection = transceiver.sender.transport.transport.iceGatherer._connection
+    for connection in _ice_connections(pc):
         if getattr(connection, "_tidecast_addresses", None) is not None:
             continue
         original = connection.get_component_candidates
@@ -128,8 +133,7 @@ def offer_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> Non
 
 def stop_consent_after_close(pc: RTCPeerConnection) -> None:
     """Consent checks never outlive `close()` (call once the transceivers exist)."""
-    for transceiver in pc.getTransceivers():
-        connection = transceiver.sender.transport.transport.iceGatherer._connection
+    for connection in _ice_connections(pc):
         if getattr(connection, "_tidecast_consent_guard", False):
             continue
         original = connection.connect
